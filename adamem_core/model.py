@@ -1,0 +1,314 @@
+r"""The two-plane model of adaptive memory momentum: the single source of truth for its maths.
+
+Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The spec followed here is
+``DESIGN.md`` §1.
+
+Every function is pure and works on NumPy arrays *and* torch tensors with any leading batch
+shape: inner products run over ``dim`` (an int, a tuple, or ``None`` for all dimensions).
+``AMSGD``/``AMAdamW`` (``optim.py``), the batched 2-D engine (``engine.py``) and the figures all
+call these functions, so what the app draws is exactly what the optimizers compute.
+
+Notation: iterate :math:`x_t`, gradient :math:`g`, memory :math:`d`, step size :math:`\eta`,
+model weight :math:`\lambda`, :math:`u = x - x_t`.
+
+**AM-SGD.** Planes :math:`\ell_g = f(x_t) + \langle g, u\rangle`,
+:math:`\ell_m = \hat f_t + \langle d, u\rangle`; model
+
+.. math::
+    m_t(x) = \max\{\ell_g, \ell_m\} + \frac{\|u\|^2}{2\eta} + \frac{\lambda}{2\eta}\|u + \eta d\|^2 .
+
+For :math:`\beta\in[0,1]` (the max written as :math:`(1-\beta)\ell_g + \beta\ell_m`) the minimiser
+is :math:`u(\beta) = -\eta[(1-\beta)g + (\beta+\lambda)d]/(1+\lambda)` and the dual
+:math:`D(\beta) = \min_u \ldots` is a concave quadratic with
+:math:`D'(\beta) = \hat f_t - f(x_t) + \langle d-g, u(\beta)\rangle`. Its maximiser is
+
+.. math::
+    \beta_t = \mathrm{clip}\Big(\frac{(1+\lambda)(\hat f_t - f(x_t))/\eta
+              - \langle d-g,\, g+\lambda d\rangle}{\|d-g\|^2},\ 0,\ \beta_{\max}\Big),
+
+with the taylor gap :math:`\hat f_t - f(x_t) \approx \eta\langle g, d\rangle` (numerator
+:math:`\|g\|^2 + 2\lambda\langle g,d\rangle - \lambda\|d\|^2`), then
+:math:`d_{t+1} = [(\beta+\lambda)d + (1-\beta)g]/(1+\lambda)`, :math:`x_{t+1} = x_t - \eta d_{t+1}`.
+
+**AM-AdamW.** With a diagonal preconditioner :math:`P`, decoupled weight decay :math:`\mu` and
+:math:`\tilde u = u + \eta\mu x_t` the model is
+
+.. math::
+    m_t(x) = \max\{\ell_g, \ell_m\} + \frac{\|\tilde u\|_P^2}{2\eta}
+             + \frac{\lambda}{2\eta}\|P\tilde u + \eta d\|_{P^{-1}}^2 ,
+
+whose minimiser for fixed β is :math:`u(\beta) = -\eta\mu x_t - \eta W[g + \lambda P d +
+\beta(d-g)]`, :math:`W = P^{-1}(I+\lambda P)^{-1}`. The same stationarity condition gives
+
+.. math::
+    \beta_t = \mathrm{clip}\Big(\frac{(\hat f_t - f(x_t))/\eta - \mu\langle d-g, x_t\rangle
+              - \langle d-g,\, g+\lambda P d\rangle_W}{\|d-g\|_W^2},\ 0,\ \beta_{\max}\Big),
+
+taylor gap :math:`\hat f_t - f(x_t)\approx\eta\langle g, d\rangle_{P^{-1}}` (the first-order
+change of f along the previous step :math:`\eta P^{-1}d`), and
+:math:`d_{t+1} = (I+\lambda P)^{-1}[(1-\beta)g + (\lambda P+\beta I)d]`,
+:math:`x_{t+1} = (1-\eta\mu)x_t - \eta P^{-1}d_{t+1}`. With :math:`P = I`, :math:`\mu = 0` the two
+forms give the same β (the AdamW-form numerator and denominator are the SGD form divided by
+:math:`1+\lambda`).
+
+Global β over several tensors (or parameter groups with different η, λ) sums each tensor's
+contributions weighted by :math:`\eta_i w_i` (``w = 1/(1+\lambda)`` for the SGD form, 1 for the
+weighted form): see :func:`combine`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+try:  # torch is optional for the NumPy users of this module (the engine, the figures)
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+Dim = int | tuple[int, ...] | None
+
+
+# ----------------------------------------------------------------------------- array helpers
+def _is_torch(a: Any) -> bool:
+    return torch is not None and isinstance(a, torch.Tensor)
+
+
+def acc_dtype(dtype: Any) -> Any:
+    """Accumulation dtype for inner products: float32 or better (float64 stays float64)."""
+    if torch is not None and isinstance(dtype, torch.dtype):
+        return torch.float64 if dtype == torch.float64 else torch.float32
+    return np.float64
+
+
+def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
+    r""":math:`\sum a\,b\,w` over ``dim`` (all dimensions when ``None``), accumulated in float32
+    or better. Works on NumPy arrays and torch tensors."""
+    if _is_torch(a):
+        acc = acc_dtype(a.dtype)
+        if weight is not None:
+            a = a * weight
+        if dim is None:
+            return torch.dot(a.reshape(-1).to(acc), b.reshape(-1).to(acc))
+        return (a.to(acc) * b.to(acc)).sum(dim=dim)
+    prod = a * b if weight is None else a * b * weight
+    return np.sum(prod, axis=dim, dtype=np.float64)
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    if _is_torch(cond):
+        if not _is_torch(a):
+            a = torch.as_tensor(a, dtype=b.dtype if _is_torch(b) else torch.float64,
+                                device=cond.device)
+        if not _is_torch(b):
+            b = torch.as_tensor(b, dtype=a.dtype, device=cond.device)
+        return torch.where(cond, a, b)
+    return np.where(cond, a, b)
+
+
+def _clip(a: Any, lo: Any, hi: Any) -> Any:
+    if _is_torch(a):
+        return a.clamp(min=lo, max=hi) if not _is_torch(hi) else torch.minimum(a.clamp(min=lo), hi)
+    return np.clip(a, lo, hi)
+
+
+# ----------------------------------------------------------------------------- the closed form
+class BetaTerms(NamedTuple):
+    """Everything the closed form computed at one step (any batch shape)."""
+
+    beta: Any          # clip(unclipped, 0, beta_max); 0 where the denominator vanishes
+    unclipped: Any     # numerator / denominator (0 where the denominator vanishes)
+    numerator: Any
+    denominator: Any
+    gap: Any           # f_hat - f(x_t): the memory plane's height above the gradient plane at x_t
+
+
+def clip_beta(numerator: Any, denominator: Any, beta_max: Any) -> tuple[Any, Any]:
+    """(beta, unclipped): numerator/denominator clipped to [0, beta_max]; 0 when the
+    denominator is not positive (d = g: the direction does not change whatever beta is)."""
+    ok = denominator > 0
+    safe = _where(ok, denominator, 1.0)
+    unclipped = _where(ok, numerator / safe, 0.0)
+    return _clip(unclipped, 0.0, beta_max), unclipped
+
+
+def sgd_sums(g: Any, d: Any, dim: Dim = None) -> tuple[Any, Any, Any]:
+    r"""(⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩): the three inner products AM-SGD needs."""
+    return inner(g, g, dim), inner(g, d, dim), inner(d, d, dim)
+
+
+def taylor_gap_sgd(gd: Any, lr: Any) -> Any:
+    r"""First-order estimate :math:`\hat f_t - f(x_t) \approx \eta\langle g, d\rangle`."""
+    return lr * gd
+
+
+def beta_sgd(gg: Any, gd: Any, dd: Any, lr: Any, lam: Any, beta_max: Any,
+             gap: Any = None) -> BetaTerms:
+    r"""Closed-form AM-SGD β from the inner products (any batch shape).
+
+    numerator :math:`= (1+\lambda)\,\mathrm{gap}/\eta - \langle d-g, g+\lambda d\rangle`,
+    denominator :math:`= \|d-g\|^2`; ``gap=None`` is the taylor gap
+    :math:`\eta\langle g,d\rangle` (then numerator :math:`=\|g\|^2 + 2\lambda\langle g,d\rangle
+    - \lambda\|d\|^2`, η drops out).
+    """
+    gap_unit, a, c = sgd_parts(gg, gd, dd, lam)
+    if gap is None:
+        gap = taylor_gap_sgd(gd, lr)
+        numerator = gg + 2.0 * lam * gd - lam * dd
+    else:
+        numerator = (1.0 + lam) * gap / lr - a
+    beta, unclipped = clip_beta(numerator, c, beta_max)
+    return BetaTerms(beta, unclipped, numerator, c, gap)
+
+
+def sgd_parts(gg: Any, gd: Any, dd: Any, lam: Any) -> tuple[Any, Any, Any]:
+    r"""One tensor's parts for :func:`combine`, SGD form: (:math:`\langle g,d\rangle`,
+    :math:`\langle d-g, g+\lambda d\rangle`, :math:`\|d-g\|^2`); weight
+    :math:`\omega = \eta/(1+\lambda)`."""
+    return gd, (gd - gg) + lam * (dd - gd), dd - 2.0 * gd + gg
+
+
+def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any], gap: Any,
+            beta_max: Any) -> BetaTerms:
+    r"""One β over several tensors / parameter groups.
+
+    ``parts[i] = (γ_i, a_i, c_i)`` from :func:`sgd_parts` (:math:`\omega_i = \eta_i/(1+\lambda_i)`)
+    or :func:`adamw_parts` (:math:`\omega_i = \eta_i`). The stationarity condition
+    :math:`\mathrm{gap} + \sum_i\langle d_i-g_i, u_i(\beta)\rangle = 0` gives
+    :math:`\beta = [\mathrm{gap} - \sum_i\omega_i a_i]/\sum_i\omega_i c_i`; ``gap=None`` uses
+    the taylor gap :math:`\sum_i\eta_i\gamma_i`. The reported numerator and denominator are
+    divided by :math:`\omega_0`, so that with one tensor they are the single-tensor formulas.
+    """
+    s_a = sum(w * p[1] for p, w in zip(parts, omegas))
+    s_c = sum(w * p[2] for p, w in zip(parts, omegas))
+    if gap is None:
+        gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
+    w0 = omegas[0]
+    numerator = (gap - s_a) / w0
+    denominator = s_c / w0
+    beta, unclipped = clip_beta(numerator, denominator, beta_max)
+    return BetaTerms(beta, unclipped, numerator, denominator, gap)
+
+
+def direction_coefficients(beta: Any, lam: Any) -> tuple[Any, Any]:
+    r"""(a, b) with :math:`d_{t+1} = a\,d_t + b\,g_t`: :math:`a=(\beta+\lambda)/(1+\lambda)`,
+    :math:`b=(1-\beta)/(1+\lambda)`; ``a`` is the effective momentum."""
+    return (beta + lam) / (1.0 + lam), (1.0 - beta) / (1.0 + lam)
+
+
+def update_direction(g: Any, d: Any, beta: Any, lam: Any) -> Any:
+    r""":math:`d_{t+1} = [(\beta+\lambda)d + (1-\beta)g]/(1+\lambda)` (β broadcast over the
+    trailing dimensions by the caller)."""
+    a, b = direction_coefficients(beta, lam)
+    return a * d + b * g
+
+
+def effective_momentum(beta: Any, lam: Any) -> Any:
+    r""":math:`(\beta+\lambda)/(1+\lambda)`: the weight of the old memory in the new one."""
+    return (beta + lam) / (1.0 + lam)
+
+
+# ----------------------------------------------------------------------------- AM-AdamW pieces
+def bias_correction1(beta1_max: Any, prod_beta: Any) -> Any:
+    r""":math:`1 - \beta_{1\max}\prod_{i<t}\beta_{1,i}`: the bias correction of an EMA whose β
+    varies (the current factor bounded by :math:`\beta_{1\max}`)."""
+    return 1.0 - beta1_max * prod_beta
+
+
+def preconditioner(v: Any, step: Any, beta2: float, eps: float, bc1: Any) -> Any:
+    r""":math:`P = (1-\beta_{1\max}\prod\beta_1)(\sqrt{v/(1-\beta_2^t)} + \epsilon)`."""
+    bc2 = 1.0 - beta2 ** step
+    sq = (v.sqrt() if _is_torch(v) else np.sqrt(v))
+    bc2_sqrt = bc2 ** 0.5
+    return (sq / bc2_sqrt + eps) * bc1
+
+
+def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
+                dim: Dim = None) -> tuple[Any, Any, Any]:
+    r"""One tensor's parts for :func:`combine` (weight :math:`\omega = \eta`), W-weighted form:
+    (:math:`\langle g, d\rangle_{P^{-1}}`,
+    :math:`\langle d-g, g+\lambda Pd\rangle_W + \mu\langle d-g, x\rangle`,
+    :math:`\|d-g\|_W^2`) with :math:`W = P^{-1}(I+\lambda P)^{-1}`."""
+    diff = d - g
+    r = 1.0 / (1.0 + lam * P)
+    wdiff = diff * r / P                       # W (d - g)
+    gap_unit = inner(g, d / P, dim)
+    a = inner(wdiff, g + lam * P * d, dim)
+    if x is not None and not (isinstance(wd, (int, float)) and wd == 0.0):
+        a = a + wd * inner(diff, x, dim)
+    c = inner(wdiff, diff, dim)
+    return gap_unit, a, c
+
+
+def beta_adamw(g: Any, d: Any, P: Any, lr: Any, lam: Any, beta_max: Any, wd: Any = 0.0,
+               x: Any = None, gap: Any = None, dim: Dim = None) -> BetaTerms:
+    r"""Closed-form AM-AdamW β for one tensor (or a batch over ``dim``):
+    numerator :math:`=\mathrm{gap}/\eta - \mu\langle d-g,x\rangle - \langle d-g, g+\lambda
+    Pd\rangle_W`, denominator :math:`=\|d-g\|^2_W`; ``gap=None`` is the taylor gap
+    :math:`\eta\langle g,d\rangle_{P^{-1}}`."""
+    return combine([adamw_parts(g, d, P, lam, wd, x, dim)], [lr], [lr], gap, beta_max)
+
+
+def update_direction_adamw(g: Any, d: Any, beta: Any, lam: Any, P: Any) -> Any:
+    r""":math:`d_{t+1} = (I+\lambda P)^{-1}[(1-\beta)g + (\lambda P+\beta I)d]
+    = d + (1-\beta)(g-d)/(1+\lambda P)`."""
+    return d + (1.0 - beta) * (g - d) / (1.0 + lam * P)
+
+
+def effective_momentum_adamw(beta: Any, lam: Any, P: Any) -> Any:
+    r"""Per-coordinate effective momentum :math:`(\lambda P + \beta)/(1+\lambda P)`."""
+    return (lam * P + beta) / (1.0 + lam * P)
+
+
+# ----------------------------------------------------------------------------- model geometry
+def planes(f: Any, gap: Any, g: Any, d: Any) -> dict[str, Any]:
+    """Both planes at x_t: heights (ℓ_g: f(x_t), ℓ_m: f̂_t = f + gap) and slopes (g, d)."""
+    return {"grad_height": f, "grad_slope": g, "mem_height": f + gap, "mem_slope": d}
+
+
+def u_of_beta(g: Any, d: Any, beta: Any, lr: Any, lam: Any, P: Any = None, wd: Any = 0.0,
+              x: Any = None) -> Any:
+    r"""Minimiser of the β-mixed model, as an offset :math:`u = x - x_t`.
+
+    SGD form (``P=None``): :math:`-\eta[(1-\beta)g + (\beta+\lambda)d]/(1+\lambda)`;
+    weighted form: :math:`-\eta\mu x_t - \eta W[g + \lambda Pd + \beta(d-g)]`."""
+    if P is None:
+        return -lr * ((1.0 - beta) * g + (beta + lam) * d) / (1.0 + lam)
+    u = -lr * (g + lam * P * d + beta * (d - g)) / (P * (1.0 + lam * P))
+    if x is not None:
+        u = u - lr * wd * x
+    return u
+
+
+def proximal(u: Any, d: Any, lr: Any, lam: Any, P: Any = None, wd: Any = 0.0, x: Any = None,
+             dim: Dim = None) -> tuple[Any, Any]:
+    r"""The two proximal terms at offset u: (:math:`\|\tilde u\|_P^2/2\eta`,
+    :math:`\frac{\lambda}{2\eta}\|P\tilde u + \eta d\|^2_{P^{-1}}`); SGD form with ``P=None``."""
+    ut = u if x is None else u + lr * wd * x
+    if P is None:
+        w = ut + lr * d
+        return inner(ut, ut, dim) / (2 * lr), lam * inner(w, w, dim) / (2 * lr)
+    w = P * ut + lr * d
+    return inner(ut, ut, dim, P) / (2 * lr), lam * inner(w, w, dim, 1.0 / P) / (2 * lr)
+
+
+def model_value(u: Any, f: Any, gap: Any, g: Any, d: Any, lr: Any, lam: Any, P: Any = None,
+                wd: Any = 0.0, x: Any = None, dim: Dim = None) -> Any:
+    r""":math:`m_t(x_t+u) = \max\{\ell_g,\ell_m\} + \text{proximal terms}`."""
+    lg = f + inner(g, u, dim)
+    lm = f + gap + inner(d, u, dim)
+    p1, p2 = proximal(u, d, lr, lam, P, wd, x, dim)
+    mx = np.maximum(lg, lm) if not _is_torch(lg) else torch.maximum(lg, lm)
+    return mx + p1 + p2
+
+
+def dual_value(beta: Any, f: Any, gap: Any, g: Any, d: Any, lr: Any, lam: Any, P: Any = None,
+               wd: Any = 0.0, x: Any = None, dim: Dim = None) -> Any:
+    r""":math:`D(\beta) = \min_u (1-\beta)\ell_g + \beta\ell_m + \text{prox}`, evaluated at
+    :math:`u(\beta)`: a concave quadratic in β whose maximiser is the closed form."""
+    u = u_of_beta(g, d, beta, lr, lam, P, wd, x)
+    mixed = f + beta * gap + inner((1.0 - beta) * g + beta * d, u, dim)
+    p1, p2 = proximal(u, d, lr, lam, P, wd, x, dim)
+    return mixed + p1 + p2

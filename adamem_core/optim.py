@@ -1,0 +1,572 @@
+r"""AM-SGD and AM-AdamW: adaptive memory momentum as drop-in ``torch.optim`` optimizers.
+
+Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026).
+
+All the maths is in :mod:`adamem_core.model`; this module only gathers the tensors, calls it,
+and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use to factories.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+from torch.optim import Optimizer
+
+from . import model
+
+__all__ = ["AMSGD", "AMAdamW", "OPTIMIZERS", "OptimizerEntry"]
+
+_GAPS = ("taylor", "exact")
+_SCOPES = ("global", "tensor")
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_real(name: str, value: Any, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False, hi_open: bool = False) -> None:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"Invalid {name}: {value} (must be finite)")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ValueError(f"Invalid {name}: {value} (must be {'>' if lo_open else '>='} {lo})")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise ValueError(f"Invalid {name}: {value} (must be {'<' if hi_open else '<='} {hi})")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"Invalid {name}: {value!r} (must be one of {', '.join(map(repr, choices))})")
+
+
+def _check_flag(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, bool):
+        raise ValueError(f"Invalid {name}: {value!r} (must be True or False"
+                         f"{' or None' if allow_none else ''})")
+
+
+def _use_foreach(foreach: bool | None, params: list[torch.Tensor]) -> bool:
+    if foreach is not None:
+        return foreach
+    # torch's own default: foreach on CUDA, for-loop elsewhere (foreach on CPU is a loop anyway)
+    return bool(params) and all(p.is_cuda for p in params)
+
+
+def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
+    if isinstance(loss, torch.Tensor):
+        return loss.detach().to(device=device, dtype=torch.float64).reshape(())
+    return torch.tensor(float(loss), dtype=torch.float64, device=device)
+
+
+class _AMBase(Optimizer):
+    """Shared plumbing: closures, gathering gradients, the exact loss gap, statistics."""
+
+    last_stats: dict[str, torch.Tensor] | None
+
+    def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    def _gather(self, group: dict) -> tuple[list, list]:
+        params, grads = [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients; "
+                                   "use a dense gradient (e.g. nn.Embedding(sparse=False))")
+            params.append(p)
+            grads.append(-p.grad if group["maximize"] else p.grad)
+        return params, grads
+
+    def _exact_gap(self, loss: Any, params: list[torch.Tensor]) -> torch.Tensor | None:
+        """f̂_t − f(x_t) = f(x_{t−1}) − f(x_t) from the closure's losses (None on the first
+        step, where there is no previous loss: the gap is then the taylor one, which is 0)."""
+        cur = _loss_tensor(loss, params[0].device)
+        prev = None
+        for p in params:
+            st = self.state[p]
+            if prev is None and "prev_loss" in st:
+                prev = st["prev_loss"]
+            st["prev_loss"] = cur
+        return None if prev is None else (prev.to(cur.device) - cur)
+
+    # scalars kept in float64 whatever the parameter dtype (torch's load_state_dict would cast
+    # every floating-point state tensor but "step" to the parameter's dtype)
+    _FLOAT64_STATE = ("prev_loss", "prod_beta1", "step")
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved_state = state_dict["state"]
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        super().load_state_dict(state_dict)
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(saved_ids, params):
+            for k in self._FLOAT64_STATE:
+                v = saved_state.get(i, {}).get(k)
+                if isinstance(v, torch.Tensor):
+                    dev = torch.device("cpu") if k == "step" else p.device
+                    self.state[p][k] = v.detach().clone().to(device=dev)
+
+    @staticmethod
+    def _split_gap(gap: torch.Tensor | None, shares: torch.Tensor) -> torch.Tensor | None:
+        """Per-tensor scope with the exact gap: the measured gap shared among tensors in
+        proportion to their first-order shares (taylor gaps); equal shares if those sum to 0."""
+        if gap is None:
+            return None
+        total = shares.sum()
+        n = shares.numel()
+        frac = torch.where(total != 0, shares / torch.where(total != 0, total, 1.0),
+                           torch.full_like(shares, 1.0 / n))
+        return gap * frac
+
+
+# ============================================================================= AM-SGD
+class AMSGD(_AMBase):
+    r"""AM-SGD: SGD with adaptive memory momentum (Topollai & Choromanska, arXiv 2510.04988).
+
+    At every step β is chosen by maximising the dual of the two-plane model
+
+    .. math::
+        m_t(x) = \max\{f(x_t) + \langle g_t, u\rangle,\ \hat f_t + \langle d_t, u\rangle\}
+                 + \frac{\|u\|^2}{2\eta} + \frac{\lambda}{2\eta}\|u+\eta d_t\|^2,
+        \qquad u = x - x_t,
+
+    which has the closed form
+
+    .. math::
+        \beta_t &= \mathrm{clip}\Big(\frac{(1+\lambda)(\hat f_t - f(x_t))/\eta
+                   - \langle d_t-g_t,\ g_t+\lambda d_t\rangle}{\|d_t-g_t\|^2},
+                   \ 0,\ \beta_{\max}\Big) \\
+        d_{t+1} &= \frac{(\beta_t+\lambda)\,d_t + (1-\beta_t)\,g_t}{1+\lambda},\qquad
+        x_{t+1} = x_t - \eta\, d_{t+1},
+
+    with :math:`d_0 = g_0`, :math:`\beta_t = 0` when :math:`d_t = g_t`, and the gap
+    :math:`\hat f_t - f(x_t)` either measured (``loss_gap="exact"``: :math:`f(x_{t-1}) - f(x_t)`
+    from the closure's losses) or estimated (``"taylor"``, default:
+    :math:`\eta\langle g_t, d_t\rangle`, numerator :math:`\|g\|^2 + 2\lambda\langle g,d\rangle -
+    \lambda\|d\|^2`). With ``beta`` fixed and ``lam=0`` this is EMA heavy ball
+    :math:`d\leftarrow\beta d + (1-\beta)g`, i.e. ``torch.optim.SGD(momentum=β, dampening=β)``.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: step size η (> 0 … any finite value ≥ 0).
+        lam: model weight λ ≥ 0 (default 0.1).
+        beta_max: cap of the adaptive β, in [0, 1) (default 0.9).
+        beta: ``None`` (default) adapts β; a float in [0, 1) fixes it (the model's choice is still
+            computed and reported in ``last_stats["model_beta"]``).
+        weight_decay: L2 penalty added to the gradient, as in ``torch.optim.SGD`` (default 0).
+        loss_gap: ``"taylor"`` (default, safe with mini-batches) or ``"exact"`` (needs a closure).
+        beta_scope: ``"global"`` (one β over all parameters, default) or ``"tensor"``.
+        foreach: use the multi-tensor path (default: on CUDA).
+        maximize: maximise instead of minimise.
+        nesterov: take the look-ahead step :math:`x_{t+1} = x_t - \eta[a\,d_{t+1} + b\,g_t]`
+            with the same coefficients (:math:`a = (\beta+\lambda)/(1+\lambda)`,
+            :math:`b = 1-a`); with fixed β and λ=0 this is EMA-form Nesterov momentum.
+
+    After each step ``opt.last_stats`` holds tensors on the parameters' device: ``beta`` (the β
+    used), ``model_beta`` (the closed form), ``unclipped``, ``numerator``, ``denominator``,
+    ``loss_gap``, ``effective_momentum`` — 0-dim for the global scope, one per tensor otherwise.
+
+    Example:
+        >>> import torch
+        >>> from adamem_core import AMSGD
+        >>> w = torch.nn.Parameter(torch.tensor([-2.6, 0.8], dtype=torch.float64))
+        >>> opt = AMSGD([w], lr=0.1)
+        >>> for _ in range(100):
+        ...     opt.zero_grad()
+        ...     loss = 0.5 * (w[0] ** 2 + 100 * w[1] ** 2)
+        ...     loss.backward()
+        ...     opt.step()
+        >>> bool(loss < 1e-6)
+        True
+    """
+
+    def __init__(self, params: Iterable, lr: float, *, lam: float = 0.1, beta_max: float = 0.9,
+                 beta: float | None = None, weight_decay: float = 0.0, loss_gap: str = "taylor",
+                 beta_scope: str = "global", foreach: bool | None = None,
+                 maximize: bool = False, nesterov: bool = False) -> None:
+        _check_real("lr", lr, 0.0)
+        _check_real("lam", lam, 0.0)
+        _check_real("beta_max", beta_max, 0.0, 1.0, hi_open=True)
+        if beta is not None:
+            _check_real("beta", beta, 0.0, 1.0, hi_open=True)
+        _check_real("weight_decay", weight_decay, 0.0)
+        _check_choice("loss_gap", loss_gap, _GAPS)
+        _check_choice("beta_scope", beta_scope, _SCOPES)
+        _check_flag("foreach", foreach, allow_none=True)
+        _check_flag("maximize", maximize)
+        _check_flag("nesterov", nesterov)
+        defaults = dict(lr=lr, lam=lam, beta_max=beta_max, beta=beta, weight_decay=weight_decay,
+                        loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
+                        maximize=maximize, nesterov=nesterov)
+        super().__init__(params, defaults)
+        self.last_stats = None
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        g0 = self.param_groups[0]
+        if g0["loss_gap"] == "exact" and closure is None:
+            raise RuntimeError("AMSGD(loss_gap='exact') needs the loss at every step: call "
+                               "opt.step(closure) with a closure that re-evaluates the loss and "
+                               "its gradient, or use loss_gap='taylor'")
+        loss = self._closure_loss(closure)
+
+        groups, all_p, all_g, all_d, fresh = [], [], [], [], []
+        for group in self.param_groups:
+            params, grads = self._gather(group)
+            if not params:
+                continue
+            if group["weight_decay"] != 0:
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+            dirs = []
+            for p, g in zip(params, grads):
+                st = self.state[p]
+                if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
+                    st["direction"] = g.detach().clone(memory_format=torch.preserve_format)
+                dirs.append(st["direction"])
+            groups.append((group, params, grads, dirs))
+            all_p += params
+            all_g += grads
+            all_d += dirs
+        if not all_p:
+            return loss
+
+        device = all_p[0].device
+        gap = self._exact_gap(loss, all_p) if g0["loss_gap"] == "exact" else None
+
+        # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
+        sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
+        gg, gd, dd = (torch.stack([s[k].to(device=device, dtype=torch.float64) for s in sums])
+                      for k in range(3))
+        lrs = [float(gr["lr"]) for gr, ps, _, _ in groups for _ in ps]
+        lams = [float(gr["lam"]) for gr, ps, _, _ in groups for _ in ps]
+        if g0["beta_scope"] == "global":
+            if len(set(lrs)) == 1 and len(set(lams)) == 1:
+                terms = model.beta_sgd(gg.sum(), gd.sum(), dd.sum(), lrs[0], lams[0],
+                                       g0["beta_max"], gap)
+            else:   # groups with different η or λ: weighted combination of their parts
+                parts = [model.sgd_parts(a, b, c, lm) for a, b, c, lm in zip(gg, gd, dd, lams)]
+                terms = model.combine(parts, lrs, [lr / (1 + lm) for lr, lm in zip(lrs, lams)],
+                                      gap, g0["beta_max"])
+            betas_model = [terms.beta] * len(all_p)
+        else:
+            lr_v = torch.tensor(lrs, dtype=torch.float64, device=device)
+            lam_v = torch.tensor(lams, dtype=torch.float64, device=device)
+            bmax_v = torch.tensor([float(gr["beta_max"]) for gr, ps, _, _ in groups for _ in ps],
+                                  dtype=torch.float64, device=device)
+            tgap = None if gap is None else self._split_gap(gap, lr_v * gd)
+            terms = model.beta_sgd(gg, gd, dd, lr_v, lam_v, bmax_v, tgap)
+            betas_model = list(terms.beta.unbind(0))
+
+        # the β actually used: the model's, or the fixed one
+        used, i = [], 0
+        for group, params, grads, dirs in groups:
+            for _ in params:
+                used.append(betas_model[i] if group["beta"] is None else
+                            torch.tensor(float(group["beta"]), dtype=torch.float64, device=device))
+                i += 1
+
+        i = 0
+        for group, params, grads, dirs in groups:
+            n = len(params)
+            lam = group["lam"]
+            coef_b = [model.direction_coefficients(b, lam)[1].to(d.dtype)
+                      for b, d in zip(used[i:i + n], dirs)]
+            i += n
+            if _use_foreach(group["foreach"], params):
+                torch._foreach_lerp_(dirs, grads, coef_b)       # d ← a d + b g  (a = 1 − b)
+                step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
+                torch._foreach_add_(params, step_dirs, alpha=-group["lr"])
+            else:
+                for p, g, d, b in zip(params, grads, dirs, coef_b):
+                    d.lerp_(g, b)
+                    p.add_(d.lerp(g, b) if group["nesterov"] else d, alpha=-group["lr"])
+
+        beta_used = used[0] if g0["beta_scope"] == "global" else torch.stack(used)
+        lam_used = lams[0] if g0["beta_scope"] == "global" else torch.tensor(
+            lams, dtype=torch.float64, device=device)
+        self.last_stats = {
+            "beta": beta_used,
+            "model_beta": terms.beta,
+            "unclipped": terms.unclipped,
+            "numerator": terms.numerator,
+            "denominator": terms.denominator,
+            "loss_gap": terms.gap,
+            "effective_momentum": model.effective_momentum(beta_used, lam_used),
+        }
+        return loss
+
+
+# ============================================================================= AM-AdamW
+class AMAdamW(_AMBase):
+    r"""AM-AdamW: AdamW whose first-moment β₁ is chosen at every step by the two-plane model.
+
+    With :math:`v_t` as in AdamW, :math:`\hat v_t = v_t/(1-\beta_2^t)` and the diagonal
+    preconditioner :math:`P_t = (1-\beta_{1\max}\prod_{i<t}\beta_{1,i})(\sqrt{\hat v_t}+\epsilon)`
+    (the bias correction of an EMA with varying β, the current factor bounded by
+    :math:`\beta_{1\max}`), :math:`W = P^{-1}(I+\lambda P)^{-1}`:
+
+    .. math::
+        \beta_t &= \mathrm{clip}\Big(\frac{(\hat f_t - f(x_t))/\eta - \mu\langle d-g, x_t\rangle
+                   - \langle d-g,\ g+\lambda P d\rangle_W}{\|d-g\|_W^2},\ 0,\ \beta_{1\max}\Big)\\
+        d_{t+1} &= (I+\lambda P)^{-1}\big[(1-\beta_t)g + (\lambda P + \beta_t I)d\big],\qquad
+        x_{t+1} = (1-\eta\mu)x_t - \eta P^{-1}d_{t+1},
+
+    :math:`d_0 = 0` (AdamW's first moment), taylor gap
+    :math:`\hat f_t - f(x_t)\approx\eta\langle g, d\rangle_{P^{-1}}`, or the exact one from the
+    closure's losses. β is per tensor by default (``beta_scope="tensor"``). With ``beta1`` fixed
+    and ``lam=0`` this is exactly ``torch.optim.AdamW(betas=(beta1, beta2))``.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: step size η (default 1e-3).
+        betas: (β₁max, β₂) (default (0.9, 0.999)); β₁max caps the adaptive β₁.
+        eps: ε added to :math:`\sqrt{\hat v}` (default 1e-8).
+        weight_decay: decoupled weight decay μ (default 1e-2).
+        lam: model weight λ ≥ 0 (default 0.1).
+        beta1: ``None`` (default) adapts β₁; a float fixes it (and replaces β₁max).
+        loss_gap: ``"taylor"`` (default) or ``"exact"`` (needs a closure).
+        beta_scope: ``"tensor"`` (default) or ``"global"``.
+        foreach: use the multi-tensor path (default: on CUDA).
+        maximize: maximise instead of minimise.
+
+    ``opt.last_stats`` as for :class:`AMSGD`; ``effective_momentum`` is the mean over
+    coordinates of :math:`(\lambda P + \beta)/(1+\lambda P)`.
+
+    Example:
+        >>> import torch
+        >>> from adamem_core import AMAdamW
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -1.5]))
+        >>> opt = AMAdamW([w], lr=0.05, weight_decay=0.0)
+        >>> for _ in range(300):
+        ...     opt.zero_grad()
+        ...     loss = (w ** 2).sum()
+        ...     loss.backward()
+        ...     opt.step()
+        >>> bool(loss < 1e-3)
+        True
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, *,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, lam: float = 0.1, beta1: float | None = None,
+                 loss_gap: str = "taylor", beta_scope: str = "tensor",
+                 foreach: bool | None = None, maximize: bool = False) -> None:
+        _check_real("lr", lr, 0.0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Invalid betas: {betas!r} (must be a pair (beta1_max, beta2))")
+        _check_real("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
+        _check_real("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
+        _check_real("eps", eps, 0.0, lo_open=True)
+        _check_real("weight_decay", weight_decay, 0.0)
+        _check_real("lam", lam, 0.0)
+        if beta1 is not None:
+            _check_real("beta1", beta1, 0.0, 1.0, hi_open=True)
+        _check_choice("loss_gap", loss_gap, _GAPS)
+        _check_choice("beta_scope", beta_scope, _SCOPES)
+        _check_flag("foreach", foreach, allow_none=True)
+        _check_flag("maximize", maximize)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, lam=lam,
+                        beta1=beta1, loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
+                        maximize=maximize)
+        super().__init__(params, defaults)
+        self.last_stats = None
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        g0 = self.param_groups[0]
+        if g0["loss_gap"] == "exact" and closure is None:
+            raise RuntimeError("AMAdamW(loss_gap='exact') needs the loss at every step: call "
+                               "opt.step(closure) with a closure that re-evaluates the loss and "
+                               "its gradient, or use loss_gap='taylor'")
+        loss = self._closure_loss(closure)
+
+        entries = []   # (group, p, g, d, v, prod, step, P)
+        for group in self.param_groups:
+            params, grads = self._gather(group)
+            beta1_max, beta2 = group["betas"]
+            if group["beta1"] is not None:
+                beta1_max = group["beta1"]
+            for p, g in zip(params, grads):
+                st = self.state[p]
+                if "exp_avg" not in st:
+                    st["step"] = torch.tensor(0.0, dtype=torch.float64)
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["prod_beta1"] = torch.tensor(1.0, dtype=torch.float64, device=p.device)
+                entries.append((group, p, g, st, beta1_max, beta2))
+        if not entries:
+            return loss
+
+        device = entries[0][1].device
+        gap = (self._exact_gap(loss, [e[1] for e in entries])
+               if g0["loss_gap"] == "exact" else None)
+
+        # second moment, preconditioner, and each tensor's parts of the closed form
+        Ps, parts = [], []
+        foreach = _use_foreach(g0["foreach"], [e[1] for e in entries])
+        if foreach:
+            vs = [e[3]["exp_avg_sq"] for e in entries]
+            gs = [e[2] for e in entries]
+            b2 = [e[5] for e in entries]
+            if len(set(b2)) == 1:
+                torch._foreach_mul_(vs, b2[0])
+                torch._foreach_addcmul_(vs, gs, gs, value=1 - b2[0])
+            else:
+                for v, g, b in zip(vs, gs, b2):
+                    v.mul_(b).addcmul_(g, g, value=1 - b)
+        for group, p, g, st, beta1_max, beta2 in entries:
+            st["step"] += 1
+            v = st["exp_avg_sq"]
+            if not foreach:
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step = float(st["step"])   # CPU tensor: no device sync
+            bc1 = model.bias_correction1(beta1_max, st["prod_beta1"]).to(p.dtype)
+            P = model.preconditioner(v, step, beta2, group["eps"], bc1)
+            Ps.append(P)
+            parts.append(model.adamw_parts(g, st["exp_avg"], P, group["lam"],
+                                           group["weight_decay"], p))
+        lrs = [float(e[0]["lr"]) for e in entries]
+        gam, a, c = (torch.stack([pt[k].to(device=device, dtype=torch.float64) for pt in parts])
+                     for k in range(3))
+        bmax = [e[4] for e in entries]
+        if g0["beta_scope"] == "global":
+            terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(entries))], lrs, lrs,
+                                  gap, bmax[0])
+            betas_model = [terms.beta] * len(entries)
+        else:
+            lr_v = torch.tensor(lrs, dtype=torch.float64, device=device)
+            tgap = None if gap is None else self._split_gap(gap, lr_v * gam)
+            terms = model.combine([(gam, a, c)], [lr_v], [lr_v], tgap,
+                                  torch.tensor(bmax, dtype=torch.float64, device=device))
+            betas_model = list(terms.beta.unbind(0))
+
+        used, eff = [], []
+        for (group, p, g, st, beta1_max, beta2), P, bm in zip(entries, Ps, betas_model):
+            beta = bm if group["beta1"] is None else torch.tensor(
+                float(group["beta1"]), dtype=torch.float64, device=device)
+            used.append(beta)
+            d = st["exp_avg"]
+            lam, lr, wd = group["lam"], group["lr"], group["weight_decay"]
+            b = beta.to(p.dtype)
+            if lam == 0:
+                d.lerp_(g, 1 - b)                                   # AdamW's first moment
+                eff.append(beta)
+            else:
+                d.copy_(model.update_direction_adamw(g, d, b, lam, P))
+                eff.append(model.effective_momentum_adamw(b, lam, P).mean(dtype=torch.float32)
+                           .to(torch.float64))
+            if wd != 0:
+                p.mul_(1 - lr * wd)
+            p.addcdiv_(d, P, value=-lr)
+            st["prod_beta1"] = st["prod_beta1"] * beta
+
+        if g0["beta_scope"] == "global":
+            beta_used, eff_out = used[0], torch.stack(eff).mean()
+        else:
+            beta_used, eff_out = torch.stack(used), torch.stack(eff)
+        self.last_stats = {
+            "beta": beta_used,
+            "model_beta": terms.beta,
+            "unclipped": terms.unclipped,
+            "numerator": terms.numerator,
+            "denominator": terms.denominator,
+            "loss_gap": terms.gap,
+            "effective_momentum": eff_out,
+        }
+        return loss
+
+
+# ============================================================================= the registry
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """A factory ``entry(params, lr, **hyper) -> torch.optim.Optimizer`` with what the app's
+    menus need to know about it."""
+
+    name: str
+    label: str                       # e.g. "EMA momentum"
+    family: str                      # "sgd" or "adamw": which suggested lr applies
+    adaptive: bool                   # β chosen by the model
+    make: Callable[..., Optimizer] = field(repr=False)
+    defaults: dict[str, Any] = field(default_factory=dict)   # hyper-parameters and defaults
+    reports_beta: bool = True        # has last_stats (adamem_core's classes)
+    description: str = ""
+
+    def __call__(self, params: Iterable, lr: float, **hyper: Any) -> Optimizer:
+        unknown = set(hyper) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"{self.name} does not take {sorted(unknown)}; "
+                             f"it takes {sorted(self.defaults)}")
+        return self.make(params, lr, **{**self.defaults, **hyper})
+
+
+def _torch_sgd(params, lr, *, beta, weight_decay, maximize, foreach):
+    return torch.optim.SGD(params, lr=lr, momentum=beta, weight_decay=weight_decay,
+                           maximize=maximize, foreach=foreach)
+
+
+def _torch_adamw(params, lr, *, beta1, betas, eps, weight_decay, maximize, foreach):
+    return torch.optim.AdamW(params, lr=lr, betas=(beta1, betas[1]), eps=eps,
+                             weight_decay=weight_decay, maximize=maximize, foreach=foreach)
+
+
+_COMMON = dict(foreach=None, maximize=False)
+_AM_SGD_HYPER = dict(lam=0.1, beta_max=0.9, weight_decay=0.0, loss_gap="taylor",
+                     beta_scope="global", **_COMMON)
+_ADAMW_HYPER = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, loss_gap="taylor",
+                    beta_scope="tensor", **_COMMON)
+
+
+def _amsgd_fixed(nesterov: bool = False):
+    def make(params, lr, *, beta, **kw):
+        return AMSGD(params, lr, beta=beta, lam=0.0, nesterov=nesterov, **kw)
+    return make
+
+
+OPTIMIZERS: dict[str, OptimizerEntry] = {
+    "am_sgd": OptimizerEntry(
+        "am_sgd", "AM-SGD", "sgd", True, lambda p, lr, **kw: AMSGD(p, lr, **kw),
+        dict(_AM_SGD_HYPER), description="adaptive memory momentum, one β over the model"),
+    "am_adamw": OptimizerEntry(
+        "am_adamw", "AM-AdamW", "adamw", True, lambda p, lr, **kw: AMAdamW(p, lr, **kw),
+        dict(_ADAMW_HYPER, lam=0.1), description="AdamW with β₁ chosen per tensor by the model"),
+    "sgd": OptimizerEntry(
+        "sgd", "SGD", "sgd", False, lambda p, lr, **kw: AMSGD(p, lr, beta=0.0, lam=0.0, **kw),
+        dict(beta_max=0.9, weight_decay=0.0, loss_gap="taylor", beta_scope="global", **_COMMON),
+        description="plain gradient descent (β = 0)"),
+    "sgd_ema": OptimizerEntry(
+        "sgd_ema", "EMA momentum", "sgd", False, _amsgd_fixed(),
+        dict(beta=0.9, beta_max=0.9, weight_decay=0.0, loss_gap="taylor", beta_scope="global",
+             **_COMMON),
+        description="constant-β heavy ball in EMA form, d ← βd + (1−β)g"),
+    "nesterov": OptimizerEntry(
+        "nesterov", "Nesterov (EMA)", "sgd", False, _amsgd_fixed(nesterov=True),
+        dict(beta=0.9, beta_max=0.9, weight_decay=0.0, loss_gap="taylor", beta_scope="global",
+             **_COMMON),
+        description="constant-β Nesterov momentum in EMA form"),
+    "adamw": OptimizerEntry(
+        "adamw", "AdamW", "adamw", False,
+        lambda p, lr, *, beta1, **kw: AMAdamW(p, lr, beta1=beta1, lam=0.0, **kw),
+        dict(_ADAMW_HYPER, beta1=0.9),
+        description="AdamW with a constant β₁ (adamem_core's class: reports the model's β)"),
+    "torch_sgd": OptimizerEntry(
+        "torch_sgd", "torch SGD momentum", "sgd", False, _torch_sgd,
+        dict(beta=0.9, weight_decay=0.0, **_COMMON), reports_beta=False,
+        description="torch.optim.SGD(momentum=β): undampened heavy ball, d ← βd + g"),
+    "torch_adamw": OptimizerEntry(
+        "torch_adamw", "torch AdamW", "adamw", False, _torch_adamw,
+        dict(beta1=0.9, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, **_COMMON),
+        reports_beta=False, description="torch.optim.AdamW"),
+}
