@@ -36,7 +36,7 @@ with the taylor gap :math:`\hat f_t - f(x_t) \approx \eta\langle g, d\rangle` (n
 
 .. math::
     m_t(x) = \max\{\ell_g, \ell_m\} + \frac{\|\tilde u\|_P^2}{2\eta}
-             + \frac{\lambda}{2\eta}\|P\tilde u + \eta d\|_{P^{-1}}^2 ,
+             + \frac{\lambda}{2\eta}\|P\tilde u + \eta d\|^2 ,
 
 whose minimiser for fixed β is :math:`u(\beta) = -\eta\mu x_t - \eta W[g + \lambda P d +
 \beta(d-g)]`, :math:`W = P^{-1}(I+\lambda P)^{-1}`. The same stationarity condition gives
@@ -94,7 +94,9 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
             return torch.dot(a.reshape(-1).to(acc), b.reshape(-1).to(acc))
         return (a.to(acc) * b.to(acc)).sum(dim=dim)
     prod = a * b if weight is None else a * b * weight
-    return np.sum(prod, axis=dim, dtype=np.float64)
+    if dim is None:
+        return np.sum(prod, dtype=np.float64)
+    return np.add.reduce(prod, axis=dim)   # (the engine's hot path: float64 arrays)
 
 
 def _where(cond: Any, a: Any, b: Any) -> Any:
@@ -111,7 +113,7 @@ def _where(cond: Any, a: Any, b: Any) -> Any:
 def _clip(a: Any, lo: Any, hi: Any) -> Any:
     if _is_torch(a):
         return a.clamp(min=lo, max=hi) if not _is_torch(hi) else torch.minimum(a.clamp(min=lo), hi)
-    return np.clip(a, lo, hi)
+    return np.minimum(np.maximum(a, lo), hi)
 
 
 # ----------------------------------------------------------------------------- the closed form
@@ -181,15 +183,26 @@ def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any]
     the taylor gap :math:`\sum_i\eta_i\gamma_i`. The reported numerator and denominator are
     divided by :math:`\omega_0`, so that with one tensor they are the single-tensor formulas.
     """
-    s_a = sum(w * p[1] for p, w in zip(parts, omegas))
-    s_c = sum(w * p[2] for p, w in zip(parts, omegas))
-    if gap is None:
-        gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
+    if len(parts) == 1:   # the common case, kept lean (the 2-D engine calls it every step)
+        s_a, s_c = omegas[0] * parts[0][1], omegas[0] * parts[0][2]
+        if gap is None:
+            gap = lrs[0] * parts[0][0]
+    else:
+        s_a = sum(w * p[1] for p, w in zip(parts, omegas))
+        s_c = sum(w * p[2] for p, w in zip(parts, omegas))
+        if gap is None:
+            gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
     w0 = omegas[0]
     numerator = (gap - s_a) / w0
     denominator = s_c / w0
     beta, unclipped = clip_beta(numerator, denominator, beta_max)
     return BetaTerms(beta, unclipped, numerator, denominator, gap)
+
+
+def sgd_form(numerator: Any, denominator: Any, lam: Any) -> tuple[Any, Any]:
+    r"""The W-weighted numerator and denominator with :math:`P = I`, :math:`\mu = 0` (where
+    :math:`W = 1/(1+\lambda)`) rescaled to the AM-SGD form of :func:`beta_sgd` (same β)."""
+    return numerator * (1.0 + lam), denominator * (1.0 + lam)
 
 
 def direction_coefficients(beta: Any, lam: Any) -> tuple[Any, Any]:
@@ -257,6 +270,14 @@ def update_direction_adamw(g: Any, d: Any, beta: Any, lam: Any, P: Any) -> Any:
     return d + (1.0 - beta) * (g - d) / (1.0 + lam * P)
 
 
+def direction_coefficients_adamw(beta: Any, lam: Any, P: Any) -> tuple[Any, Any]:
+    r"""Per-coordinate (a, b) with :math:`d_{t+1} = a\,d_t + b\,g_t`:
+    :math:`b = (1-\beta)/(1+\lambda P)`, :math:`a = 1-b`; with :math:`P = 1` these are the
+    AM-SGD coefficients of :func:`direction_coefficients`."""
+    b = (1.0 - beta) / (1.0 + lam * P)
+    return 1.0 - b, b
+
+
 def effective_momentum_adamw(beta: Any, lam: Any, P: Any) -> Any:
     r"""Per-coordinate effective momentum :math:`(\lambda P + \beta)/(1+\lambda P)`."""
     return (lam * P + beta) / (1.0 + lam * P)
@@ -285,13 +306,13 @@ def u_of_beta(g: Any, d: Any, beta: Any, lr: Any, lam: Any, P: Any = None, wd: A
 def proximal(u: Any, d: Any, lr: Any, lam: Any, P: Any = None, wd: Any = 0.0, x: Any = None,
              dim: Dim = None) -> tuple[Any, Any]:
     r"""The two proximal terms at offset u: (:math:`\|\tilde u\|_P^2/2\eta`,
-    :math:`\frac{\lambda}{2\eta}\|P\tilde u + \eta d\|^2_{P^{-1}}`); SGD form with ``P=None``."""
+    :math:`\frac{\lambda}{2\eta}\|P\tilde u + \eta d\|^2`); SGD form with ``P=None``."""
     ut = u if x is None else u + lr * wd * x
     if P is None:
         w = ut + lr * d
         return inner(ut, ut, dim) / (2 * lr), lam * inner(w, w, dim) / (2 * lr)
     w = P * ut + lr * d
-    return inner(ut, ut, dim, P) / (2 * lr), lam * inner(w, w, dim, 1.0 / P) / (2 * lr)
+    return inner(ut, ut, dim, P) / (2 * lr), lam * inner(w, w, dim) / (2 * lr)
 
 
 def model_value(u: Any, f: Any, gap: Any, g: Any, d: Any, lr: Any, lam: Any, P: Any = None,

@@ -1,0 +1,380 @@
+r"""Batched 2-D runs: many optimizer specs from one start point, all at once.
+
+:func:`simulate` runs every spec together, vectorised across runs in NumPy float64, calling the
+same :mod:`adamem_core.model` functions as ``AMSGD``/``AMAdamW`` (a test proves the trajectories
+equal the real ``torch.optim`` optimizers run one at a time with autograd). It records everything
+the figures need: iterates, values, gradients, the memory, β and the terms that chose it, the
+two planes, and where a run diverged.
+
+:func:`step_geometry`, :func:`local_surface` and :func:`step_slice` assemble, from the model's
+functions, what the "Inside one step" page draws at step t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import model
+from .landscape_base import Landscape
+from .specs import OptimizerSpec
+
+__all__ = ["OptimizerSpec", "Trajectory", "simulate", "step_geometry", "local_surface",
+           "step_slice", "SGD_FORM", "ADAMW_FORM", "DIVERGENCE_BOUND"]
+
+SGD_FORM = ("am_sgd", "sgd", "sgd_ema", "nesterov")     # AMSGD code path
+ADAMW_FORM = ("am_adamw", "adamw")                      # AMAdamW code path
+DIVERGENCE_BOUND = 1e8   # |x| beyond this many domain widths from the start, or |f| > 1e100
+
+
+@dataclass
+class Trajectory:
+    """One run. Per-step arrays have ``steps`` rows (index t: what step t computed at x_t);
+    ``x``, ``f`` and ``direction`` have ``steps+1`` (x_0 … x_T; d_0 … d_T). Entries after
+    ``diverged_at`` are NaN."""
+
+    spec: OptimizerSpec
+    x: np.ndarray            # (T+1, 2)
+    f: np.ndarray            # (T+1,)
+    grad: np.ndarray         # (T+1, 2)  g_t (as used by the optimizer: incl. coupled decay)
+    direction: np.ndarray    # (T+1, 2)  the memory d_t entering step t (d_{T} after the last)
+    beta: np.ndarray         # (T,) the β used
+    model_beta: np.ndarray   # (T,) the β the model chose (closed form; NaN for torch_* runs)
+    unclipped: np.ndarray    # (T,)
+    numerator: np.ndarray    # (T,)
+    denominator: np.ndarray  # (T,)
+    loss_gap: np.ndarray     # (T,) f̂_t − f(x_t)
+    effective_momentum: np.ndarray  # (T,)
+    grad_height: np.ndarray  # (T,) ℓ_g(x_t) = f(x_t)
+    grad_slope: np.ndarray   # (T, 2) g_t
+    mem_height: np.ndarray   # (T,) ℓ_m(x_t) = f̂_t
+    mem_slope: np.ndarray    # (T, 2) d_t
+    precond: np.ndarray | None = None   # (T, 2) AM-AdamW's P_t (None for the SGD form)
+    diverged_at: int | None = None
+    steps: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def form(self) -> str:
+        n = self.spec.name
+        return "sgd" if n in SGD_FORM else "adamw" if n in ADAMW_FORM else n
+
+    def last_valid(self) -> int:
+        """Index of the last finite iterate."""
+        return self.steps if self.diverged_at is None else max(self.diverged_at - 1, 0)
+
+
+# ----------------------------------------------------------------------------- helpers
+def lerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``torch.lerp`` exactly as torch computes it (two formulas, split at w = 0.5), so the
+    engine's memory update is bit-for-bit the optimizer's ``d.lerp_(g, w)``."""
+    diff = b - a
+    return np.where(np.abs(w) < 0.5, a + w * diff, b - diff * (1.0 - w))
+
+
+# ----------------------------------------------------------------------------- simulate
+def _col(v: np.ndarray) -> np.ndarray:
+    return v[:, None]
+
+
+def _fixed_beta(spec: OptimizerSpec) -> float:
+    r = spec.resolved()
+    if spec.name == "sgd":
+        return 0.0
+    if spec.name in ("sgd_ema", "nesterov", "torch_sgd"):
+        return float(r["beta"])
+    if spec.name in ("adamw", "torch_adamw"):
+        return float(r["beta1"])
+    return np.nan
+
+
+def _lam(spec: OptimizerSpec) -> float:
+    return float(spec.resolved()["lam"]) if spec.name in ("am_sgd", "am_adamw") else 0.0
+
+
+class _Runs:
+    """Hyper-parameters of all runs as arrays, in the single form every run shares.
+
+    Every optimizer here is the W-weighted update of :mod:`model` with per-run coefficients:
+    the AMSGD path is the AM-AdamW form with P = I, μ = 0 and a coupled weight decay (same β,
+    numerator and denominator rescaled by :func:`model.sgd_form`); torch's AdamW is the AdamW
+    form with λ = 0 and a fixed β₁; torch's SGD is d ← μd + g (a = μ, b = 1)."""
+
+    def __init__(self, specs: Sequence[OptimizerSpec]):
+        names = [s.name for s in specs]
+        r = [s.resolved() for s in specs]
+        self.lr = np.array([s.lr for s in specs])
+        self.lam = np.array([_lam(s) for s in specs])
+        self.fixed = np.array([_fixed_beta(s) for s in specs])
+        self.adaptive = np.isnan(self.fixed)
+        self.sgd_form = np.array([n in SGD_FORM for n in names])
+        self.adam = np.array([n in ADAMW_FORM or n == "torch_adamw" for n in names])
+        self.torch_sgd = np.array([n == "torch_sgd" for n in names])
+        self.torch_any = np.array([n.startswith("torch_") for n in names])
+        self.nesterov = np.array([n == "nesterov" for n in names])
+        self.exact = np.array([rr.get("loss_gap") == "exact" for rr in r])
+        wd = np.array([float(rr.get("weight_decay", 0.0)) for rr in r])
+        self.wd_coupled = np.where(self.adam, 0.0, wd)
+        self.wd_decoupled = np.where(self.adam, wd, 0.0)
+        bmax = []
+        for s, rr in zip(specs, r):
+            if s.name in ADAMW_FORM or s.name == "torch_adamw":
+                bmax.append(_fixed_beta(s) if s.name != "am_adamw" else float(rr["betas"][0]))
+            else:
+                bmax.append(float(rr.get("beta_max", 0.9)))
+        self.beta_max = np.array(bmax)
+        self.beta2 = np.array([float(rr["betas"][1]) if "betas" in rr else 0.0 for rr in r])
+        self.eps = np.array([float(rr["eps"]) if "eps" in rr else 1.0 for rr in r])
+
+
+def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequence[float],
+             steps: int) -> list[Trajectory]:
+    """Run every spec from ``start`` for ``steps`` steps on ``landscape``; one
+    :class:`Trajectory` per spec, in order. A run whose iterate or value becomes non-finite or
+    leaves the bound stops there (``diverged_at``); the others go on."""
+    specs = list(specs)
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not specs:
+        return []
+    for s in specs:
+        if not isinstance(s, OptimizerSpec):
+            raise ValueError(f"expected OptimizerSpec, got {s!r}")
+        if s.resolved().get("maximize"):
+            raise ValueError("the 2-D engine minimises: maximize=True is not supported")
+    R, T = len(specs), steps
+    x0 = np.asarray(start, dtype=np.float64).reshape(2)
+    (xa, xb), (ya, yb) = landscape.domain
+    bound = DIVERGENCE_BOUND * max(xb - xa, yb - ya, 1e-12)
+
+    k = _Runs(specs)
+    lr_c, lam_c = _col(k.lr), _col(k.lam)
+    wdc_c = _col(k.wd_coupled) if k.wd_coupled.any() else None
+    decay_c = _col(1.0 - k.lr * k.wd_decoupled)
+    b2_c, omb2_c, eps_c = _col(k.beta2), _col(1.0 - k.beta2), _col(k.eps)
+    adam_c, tsgd_c, nest_c = _col(k.adam), _col(k.torch_sgd), _col(k.nesterov)
+    mom_c = _col(np.nan_to_num(k.fixed))
+    any_exact, any_nest, any_tsgd = k.exact.any(), k.nesterov.any(), k.torch_sgd.any()
+    init_g = _col(~k.adam)           # d_0 = g_0 on the SGD paths, 0 (AdamW's m_0) otherwise
+    ones = np.ones((R, 2))
+
+    x = np.tile(x0, (R, 1))
+    d = np.zeros((R, 2))
+    v = np.zeros((R, 2))
+    prod = np.ones(R)
+    alive = np.ones(R, dtype=bool)
+    all_alive = True
+    quick_bound = bound - np.abs(x0).max()          # |x|∞ below this ⇒ every run in bound
+    wd_dec = k.wd_decoupled if k.wd_decoupled.any() else 0.0
+    diverged_at: list[int | None] = [None] * R
+    f_prev = None
+    rec: dict[str, list] = {n: [] for n in ("x", "f", "g", "d", "P", "beta", "model_beta",
+                                            "unclipped", "numerator", "denominator", "gap")}
+    t = 0
+    with np.errstate(all="ignore"):
+        for t in range(T + 1):
+            f = np.asarray(landscape.value(x), dtype=np.float64)
+            if f.shape != (R,):
+                f = np.broadcast_to(f, (R,))
+            # cheap test on the whole batch first; per-run only when something is off
+            if not (np.abs(f).max() <= 1e100 and np.abs(x).max() <= quick_bound):
+                ok = (np.abs(f) <= 1e100) & (np.abs(x - x0).max(axis=1) <= bound)
+                for i in np.flatnonzero(alive & ~ok):
+                    diverged_at[i] = t
+                alive &= ok
+                all_alive = bool(alive.all())
+                x = np.where(_col(alive), x, np.nan)
+                f = np.where(alive, f, np.nan)
+            rec["x"].append(x)
+            rec["f"].append(f)
+            if t == T or not alive.any():
+                break
+            g = np.asarray(landscape.grad(x), dtype=np.float64)
+            if wdc_c is not None:
+                g = g + wdc_c * x
+            if t == 0:
+                d = np.where(init_g, g, 0.0)
+            v = v * b2_c + (g * g) * omb2_c
+            bc1 = model.bias_correction1(k.beta_max, prod)
+            P = np.where(adam_c, model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1)), ones)
+            parts = model.adamw_parts(g, d, P, lam_c, wd_dec, x, dim=-1)
+            gap = None   # the taylor gap η⟨g, d⟩_{P⁻¹}, or the measured f(x_{t−1}) − f(x_t)
+            if any_exact and t > 0:
+                gap = np.where(k.exact, f_prev - f, k.lr * parts[0])
+            terms = model.combine([parts], [k.lr], [k.lr], gap, k.beta_max)
+            beta = np.where(k.adaptive, terms.beta, k.fixed)
+            a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_c, P)
+            if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g
+                a_c, b_c = np.where(tsgd_c, mom_c if t > 0 else 0.0, a_c), np.where(tsgd_c, 1.0, b_c)
+            rec["g"].append(g)
+            rec["d"].append(d)
+            d = a_c * d + b_c * g
+            step_dir = np.where(nest_c, a_c * d + b_c * g, d) if any_nest else d
+            x = x * decay_c - lr_c * (step_dir / P)
+            if not all_alive:
+                x = np.where(_col(alive), x, np.nan)
+            prod = prod * beta
+            f_prev = f
+            for key, val in (("P", P), ("beta", beta), ("model_beta", terms.beta),
+                             ("unclipped", terms.unclipped), ("numerator", terms.numerator),
+                             ("denominator", terms.denominator), ("gap", terms.gap)):
+                rec[key].append(val)
+    n_done = len(rec["g"])             # steps actually computed (< T when every run stopped)
+    X = np.full((T + 1, R, 2), np.nan)
+    F = np.full((T + 1, R), np.nan)
+    G = np.full((T + 1, R, 2), np.nan)
+    D = np.full((T + 1, R, 2), np.nan)
+    X[:len(rec["x"])] = rec["x"]
+    F[:len(rec["f"])] = rec["f"]
+    per = {key: np.full((T, R), np.nan) for key in
+           ("beta", "model_beta", "unclipped", "numerator", "denominator", "gap")}
+    PRE = np.full((T, R, 2), np.nan)
+    if n_done:
+        G[:n_done] = rec["g"]
+        D[:n_done] = rec["d"]
+        if n_done == T:
+            D[T] = np.where(_col(alive), d, np.nan)
+        for key in per:
+            per[key][:n_done] = rec[key]
+        PRE[:n_done] = rec["P"]
+    # reporting: the SGD path in AMSGD's own form; torch's optimizers report no model
+    num_sgd, den_sgd = model.sgd_form(per["numerator"], per["denominator"], k.lam)
+    per["numerator"] = np.where(k.sgd_form, num_sgd, per["numerator"])
+    per["denominator"] = np.where(k.sgd_form, den_sgd, per["denominator"])
+    for key in ("model_beta", "unclipped", "numerator", "denominator", "gap"):
+        per[key] = np.where(k.torch_any, np.nan, per[key])
+    eff = np.where(k.sgd_form, model.effective_momentum(per["beta"], k.lam),
+                   model.effective_momentum_adamw(per["beta"][..., None], k.lam[:, None],
+                                                  PRE).mean(axis=-1))
+    eff = np.where(k.torch_any, per["beta"], eff)
+
+    out = []
+    for r, spec in enumerate(specs):
+        dv = diverged_at[r]
+        tr = Trajectory(
+            spec=spec, x=X[:, r].copy(), f=F[:, r].copy(), grad=G[:, r].copy(),
+            direction=D[:, r].copy(), beta=per["beta"][:, r].copy(),
+            model_beta=per["model_beta"][:, r].copy(), unclipped=per["unclipped"][:, r].copy(),
+            numerator=per["numerator"][:, r].copy(), denominator=per["denominator"][:, r].copy(),
+            loss_gap=per["gap"][:, r].copy(), effective_momentum=eff[:, r].copy(),
+            grad_height=F[:T, r].copy(), grad_slope=G[:T, r].copy(),
+            mem_height=F[:T, r] + per["gap"][:, r], mem_slope=D[:T, r].copy(),
+            precond=PRE[:, r].copy() if k.adam[r] else None, diverged_at=dv, steps=T)
+        if dv is not None:   # nothing computed at or after the divergence is meaningful
+            for arr in (tr.grad, tr.direction, tr.grad_slope, tr.mem_slope):
+                arr[dv:] = np.nan
+            for arr in (tr.beta, tr.model_beta, tr.unclipped, tr.numerator, tr.denominator,
+                        tr.loss_gap, tr.effective_momentum, tr.grad_height, tr.mem_height):
+                arr[dv:] = np.nan
+            if tr.precond is not None:
+                tr.precond[dv:] = np.nan
+        out.append(tr)
+    return out
+
+
+# ----------------------------------------------------------------------------- one step's geometry
+def _step_args(tr: Trajectory, t: int) -> dict[str, Any]:
+    if not 0 <= t < tr.steps or not np.isfinite(tr.f[t]) or not np.isfinite(tr.beta[t]):
+        raise ValueError(f"step {t} is not available for {tr.label} "
+                         f"(run of {tr.steps} steps{'' if tr.diverged_at is None else f', diverged at step {tr.diverged_at}'})")
+    spec = tr.spec
+    r = spec.resolved()
+    adamw = tr.form == "adamw"
+    return dict(
+        f=float(tr.f[t]), gap=float(tr.loss_gap[t]), g=tr.grad[t].copy(), d=tr.direction[t].copy(),
+        lr=spec.lr, lam=_lam(spec),
+        P=tr.precond[t].copy() if adamw else None,
+        wd=float(r.get("weight_decay", 0.0)) if adamw else 0.0,
+        x=tr.x[t].copy() if adamw else None)
+
+
+def step_geometry(tr: Trajectory, t: int) -> dict[str, Any]:
+    """Everything the β computation at step t used and produced, from the trajectory's record and
+    the model's functions: planes, the β terms, u(β), x_{t+1}, the dual D(β) on a grid."""
+    if tr.form not in ("sgd", "adamw"):
+        raise ValueError(f"{tr.label} is torch's own optimizer: it has no two-plane model "
+                         "(choose an AM run or one of adamem_core's constant-β baselines)")
+    a = _step_args(tr, t)
+    beta_used = float(tr.beta[t])
+    beta_model = float(tr.model_beta[t])
+    u_used = np.asarray(model.u_of_beta(a["g"], a["d"], beta_used, a["lr"], a["lam"], a["P"],
+                                        a["wd"], a["x"]))
+    u_model = np.asarray(model.u_of_beta(a["g"], a["d"], beta_model, a["lr"], a["lam"], a["P"],
+                                         a["wd"], a["x"]))
+    bmax = float(tr.spec.resolved().get("beta_max", tr.spec.resolved().get("betas", (0.9,))[0]))
+    betas = np.linspace(0.0, 1.0, 201)
+    dual = np.array([float(model.dual_value(b, a["f"], a["gap"], a["g"], a["d"], a["lr"],
+                                            a["lam"], a["P"], a["wd"], a["x"], dim=-1))
+                     for b in betas])
+    pl = model.planes(a["f"], a["gap"], a["g"], a["d"])
+    nesterov = tr.spec.name == "nesterov"
+    return dict(
+        t=t, x=tr.x[t].copy(), x_next=tr.x[t + 1].copy(), f=a["f"], f_next=float(tr.f[t + 1]),
+        g=a["g"], d=a["d"], d_next=tr.direction[t + 1].copy(), lr=a["lr"], lam=a["lam"],
+        P=a["P"], wd=a["wd"], form=tr.form, nesterov=nesterov,
+        beta=beta_used, model_beta=beta_model, fixed=not tr.spec.entry.adaptive,
+        unclipped=float(tr.unclipped[t]), numerator=float(tr.numerator[t]),
+        denominator=float(tr.denominator[t]), gap=a["gap"], beta_max=bmax,
+        effective_momentum=float(tr.effective_momentum[t]),
+        exact_gap=tr.spec.resolved().get("loss_gap") == "exact" and t > 0,
+        u=u_used, u_model=u_model, planes=pl, dual_betas=betas, dual=dual,
+        model_at_step=float(model.model_value(u_used, a["f"], a["gap"], a["g"], a["d"], a["lr"],
+                                              a["lam"], a["P"], a["wd"], a["x"], dim=-1)),
+    )
+
+
+def _model_terms(a: dict[str, Any], U: np.ndarray) -> dict[str, np.ndarray]:
+    """ℓ_g, ℓ_m, their max and the model m_t at offsets U (..., 2)."""
+    lg = a["f"] + model.inner(U, a["g"], dim=-1)
+    lm = a["f"] + a["gap"] + model.inner(U, a["d"], dim=-1)
+    m = model.model_value(U, a["f"], a["gap"], a["g"], a["d"], a["lr"], a["lam"], a["P"],
+                          a["wd"], a["x"], dim=-1)
+    return {"grad_plane": lg, "mem_plane": lm, "max_plane": np.maximum(lg, lm), "model": m}
+
+
+def local_surface(landscape: Landscape, tr: Trajectory, t: int, n: int = 41,
+                  radius: float | None = None) -> dict[str, np.ndarray]:
+    """f, both planes, their max and the model m_t on an n×n grid around x_t (radius defaults to
+    1.5× the step length, at least a small fraction of the domain)."""
+    a = _step_args(tr, t)
+    step = np.linalg.norm(tr.x[t + 1] - tr.x[t]) if np.all(np.isfinite(tr.x[t + 1])) else 0.0
+    (xa, xb), (ya, yb) = landscape.domain
+    if radius is None:
+        radius = max(1.5 * step, 0.02 * max(xb - xa, yb - ya))
+    xs = tr.x[t, 0] + np.linspace(-radius, radius, n)
+    ys = tr.x[t, 1] + np.linspace(-radius, radius, n)
+    XX, YY = np.meshgrid(xs, ys)
+    pts = np.stack([XX, YY], axis=-1)
+    with np.errstate(all="ignore"):
+        fv = np.asarray(landscape.value(pts), dtype=np.float64)
+        terms = _model_terms(a, pts - tr.x[t])
+    return {"xs": xs, "ys": ys, "f": fv, **terms, "radius": radius}
+
+
+def step_slice(landscape: Landscape, tr: Trajectory, t: int, n: int = 201,
+               extent: float = 2.0) -> dict[str, np.ndarray]:
+    """The 1-D slice through x_t along the step actually taken: s ∈ [−0.5, extent] in units of
+    the step (s = 1 is x_{t+1}); f, ℓ_g, ℓ_m, their max and the model along it."""
+    a = _step_args(tr, t)
+    u_step = tr.x[t + 1] - tr.x[t]
+    if not np.all(np.isfinite(u_step)) or np.linalg.norm(u_step) == 0:
+        u_step = -a["lr"] * a["g"]
+    s = np.linspace(-0.5, extent, n)
+    U = s[:, None] * u_step[None, :]
+    with np.errstate(all="ignore"):
+        fv = np.asarray(landscape.value(tr.x[t] + U), dtype=np.float64)
+        terms = _model_terms(a, U)
+    i_min = int(np.nanargmin(terms["model"]))
+    return {"s": s, "f": fv, **terms, "step_length": float(np.linalg.norm(u_step)),
+            "s_min_grid": float(s[i_min])}
