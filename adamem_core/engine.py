@@ -22,6 +22,7 @@ from .landscape_base import Landscape
 from .specs import OptimizerSpec
 
 __all__ = ["OptimizerSpec", "Trajectory", "simulate", "step_geometry", "local_surface",
+           "contour_grid", "summarize", "steps_to_tolerance", "gap_to_optimum", "trajectories_frame",
            "step_slice", "SGD_FORM", "ADAMW_FORM", "DIVERGENCE_BOUND"]
 
 SGD_FORM = ("am_sgd", "sgd", "sgd_ema", "nesterov")     # AMSGD code path
@@ -378,3 +379,85 @@ def step_slice(landscape: Landscape, tr: Trajectory, t: int, n: int = 201,
     i_min = int(np.nanargmin(terms["model"]))
     return {"s": s, "f": fv, **terms, "step_length": float(np.linalg.norm(u_step)),
             "s_min_grid": float(s[i_min])}
+
+
+# ----------------------------------------------------------------------------- summaries for the page
+def contour_grid(landscape: Landscape, n: int = 160) -> dict[str, Any]:
+    """f on an n×n grid of the domain, and a display height for contours: log10(f − f* + δ)
+    where the minimum is known (the valleys stay readable), f itself otherwise."""
+    (xa, xb), (ya, yb) = landscape.domain
+    xs = np.linspace(xa, xb, n)
+    ys = np.linspace(ya, yb, n)
+    XX, YY = np.meshgrid(xs, ys)
+    with np.errstate(all="ignore"):
+        Z = np.asarray(landscape.value(np.stack([XX, YY], axis=-1)), dtype=np.float64)
+    Z = np.broadcast_to(Z, XX.shape).copy()
+    finite = np.isfinite(Z)
+    fstar = landscape.f_star
+    if fstar is not None and finite.any():
+        span = float(np.nanmax(Z[finite]) - fstar)
+        delta = max(span * 1e-6, 1e-12)
+        disp = np.log10(np.maximum(Z - fstar, 0.0) + delta)
+        kind = "log"
+    else:
+        disp, kind = Z, "linear"
+    disp = np.where(finite, disp, np.nan)
+    return {"xs": xs, "ys": ys, "z": Z, "display": disp, "kind": kind, "f_star": fstar}
+
+
+def gap_to_optimum(tr: Trajectory, f_star: float | None) -> np.ndarray:
+    """f(x_t) − f* per iterate (f itself when f* is unknown)."""
+    return tr.f - f_star if f_star is not None else tr.f.copy()
+
+
+def steps_to_tolerance(tr: Trajectory, f_star: float | None, tol: float) -> int | None:
+    """First t with f(x_t) − f* < tol (None if never, or if f* is unknown)."""
+    if f_star is None:
+        return None
+    hit = np.flatnonzero(tr.f - f_star < tol)
+    return int(hit[0]) if hit.size else None
+
+
+def summarize(trajectories: Sequence[Trajectory], landscape: Landscape,
+              tol: float = 1e-6) -> list[dict[str, Any]]:
+    """One row per run: steps to reach f − f* < tol, final gap, where it ended, divergence."""
+    rows = []
+    fstar = landscape.f_star
+    for tr in trajectories:
+        last = tr.last_valid()
+        fin = float(tr.f[last]) if np.isfinite(tr.f[last]) else float("nan")
+        betas = tr.beta[np.isfinite(tr.beta)]
+        rows.append({
+            "optimizer": tr.label,
+            "name": tr.name,
+            "steps_to_tol": steps_to_tolerance(tr, fstar, tol),
+            "final_f": fin,
+            "final_gap": (fin - fstar) if fstar is not None else None,
+            "final_x": tuple(float(v) for v in tr.x[last]),
+            "diverged_at": tr.diverged_at,
+            "mean_beta": float(betas.mean()) if betas.size else None,
+        })
+    return rows
+
+
+def trajectories_frame(trajectories: Sequence[Trajectory]):
+    """All runs in one long table (one row per run and step), for CSV export."""
+    import pandas as pd
+
+    frames = []
+    for r, tr in enumerate(trajectories):
+        T = tr.steps
+        pad = np.full(1, np.nan)
+        frames.append(pd.DataFrame({
+            "run": r, "optimizer": tr.label, "name": tr.name, "step": np.arange(T + 1),
+            "x": tr.x[:, 0], "y": tr.x[:, 1], "f": tr.f,
+            "grad_x": tr.grad[:, 0], "grad_y": tr.grad[:, 1],
+            "d_x": tr.direction[:, 0], "d_y": tr.direction[:, 1],
+            "beta": np.concatenate([tr.beta, pad]),
+            "model_beta": np.concatenate([tr.model_beta, pad]),
+            "numerator": np.concatenate([tr.numerator, pad]),
+            "denominator": np.concatenate([tr.denominator, pad]),
+            "loss_gap": np.concatenate([tr.loss_gap, pad]),
+            "effective_momentum": np.concatenate([tr.effective_momentum, pad]),
+        }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
