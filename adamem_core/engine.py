@@ -319,6 +319,7 @@ def step_geometry(tr: Trajectory, t: int) -> dict[str, Any]:
                                             a["lam"], a["P"], a["wd"], a["x"], dim=-1))
                      for b in betas])
     pl = model.planes(a["f"], a["gap"], a["g"], a["d"])
+    gg, gd, dd = (float(v) for v in model.sgd_sums(a["g"], a["d"], dim=-1))
     nesterov = tr.spec.name == "nesterov"
     return dict(
         t=t, x=tr.x[t].copy(), x_next=tr.x[t + 1].copy(), f=a["f"], f_next=float(tr.f[t + 1]),
@@ -329,6 +330,7 @@ def step_geometry(tr: Trajectory, t: int) -> dict[str, Any]:
         denominator=float(tr.denominator[t]), gap=a["gap"], beta_max=bmax,
         effective_momentum=float(tr.effective_momentum[t]),
         exact_gap=tr.spec.resolved().get("loss_gap") == "exact" and t > 0,
+        gg=gg, gd=gd, dd=dd,
         u=u_used, u_model=u_model, planes=pl, dual_betas=betas, dual=dual,
         model_at_step=float(model.model_value(u_used, a["f"], a["gap"], a["g"], a["d"], a["lr"],
                                               a["lam"], a["P"], a["wd"], a["x"], dim=-1)),

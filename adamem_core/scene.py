@@ -1,0 +1,276 @@
+"""The playground's scene: every control's value, validated and clamped, to and from the URL.
+
+A :class:`Scene` is plain data (no Streamlit). :func:`parse_query` turns untrusted query
+parameters (``st.query_params``) into a valid scene plus a list of human-readable notices for
+everything that had to be corrected; :meth:`Scene.to_query` writes it back, so a copied link
+reopens the same scene. Nothing here evaluates text: numbers go through ``float`` and range
+checks, names through whitelists, the formula only through :mod:`adamem_core.expressions`
+(by the page, which shows its message).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping
+
+from .optim import OPTIMIZERS
+from .specs import OptimizerSpec
+
+# ----------------------------------------------------------------------------- limits
+LR_RANGE = (1e-5, 10.0)
+STEPS_RANGE = (1, 2000)
+LAM_RANGE = (0.0, 10.0)
+BETA_MAX_RANGE = (0.0, 0.999)
+BETA_RANGE = (0.0, 0.999)
+TOL_RANGE = (1e-14, 1e-1)
+COORD_LIMIT = 1e4            # start coordinates (further clamped to the landscape's domain)
+MAX_RUNS = 8
+MAX_FORMULA = 300
+MAX_VALUE_CHARS = 400        # longer query values are cut before anything reads them
+CUSTOM = "custom"
+GAPS = ("taylor", "exact")
+PICKABLE = ("am_sgd", "am_adamw", "sgd", "sgd_ema", "nesterov", "adamw", "torch_sgd",
+            "torch_adamw")
+HAS_BETA = {"sgd_ema": "beta", "nesterov": "beta", "torch_sgd": "beta", "adamw": "beta1",
+            "torch_adamw": "beta1"}
+
+DEFAULT_RUNS = ("am_sgd", "am_adamw", "sgd_ema:0.9", "sgd_ema:0.5")
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """One optimizer in the comparison: registry name, constant β (baselines), own η."""
+
+    name: str
+    beta: float | None = None
+    lr: float | None = None      # None: the shared learning rate
+
+    def token(self) -> str:
+        t = self.name
+        if self.beta is not None:
+            t += f":{self.beta:g}"
+        if self.lr is not None:
+            t += f"@{self.lr:g}"
+        return t
+
+
+@dataclass(frozen=True)
+class Scene:
+    landscape: str = "ill_conditioned_quadratic"
+    params: tuple[tuple[str, float], ...] = (("kappa", 100.0), ("angle", 0.0))
+    formula: str = "x**2 + 10*y**2 + sin(3*x)"
+    x0: float = -2.6
+    y0: float = 0.8
+    runs: tuple[RunChoice, ...] = field(default_factory=lambda: tuple(
+        _parse_token(t)[0] for t in DEFAULT_RUNS))
+    lr: float = 0.1
+    lr_mode: str = "shared"      # "shared" | "per"
+    steps: int = 150
+    lam: float = 0.1
+    beta_max: float = 0.9
+    gap: str = "taylor"
+    t: int = 150
+    tol: float = 1e-6
+    lecture: bool = False
+    surface3d: bool = False
+    model_beta: bool = False
+
+    # ------------------------------------------------------------------ specs
+    def specs(self) -> list[OptimizerSpec]:
+        """The optimizer specs of this scene (AM runs take λ, β_max and the gap mode)."""
+        out = []
+        for r in self.runs:
+            lr = r.lr if (self.lr_mode == "per" and r.lr is not None) else self.lr
+            kw: dict[str, Any] = {}
+            if r.name == "am_sgd":
+                kw = dict(lam=self.lam, beta_max=self.beta_max, loss_gap=self.gap)
+            elif r.name == "am_adamw":
+                kw = dict(lam=self.lam, betas=(self.beta_max, 0.999), loss_gap=self.gap,
+                          weight_decay=0.0)
+            elif r.name in ("adamw", "torch_adamw"):
+                kw = dict(weight_decay=0.0)
+            if r.name in HAS_BETA and r.beta is not None:
+                kw[HAS_BETA[r.name]] = r.beta
+            out.append(OptimizerSpec(r.name, lr, **kw))
+        return out
+
+    def to_query(self) -> dict[str, str]:
+        q = {
+            "f": self.landscape,
+            "x0": f"{self.x0:.6g}", "y0": f"{self.y0:.6g}",
+            "opt": ",".join(r.token() for r in self.runs),
+            "lr": f"{self.lr:g}", "lrmode": self.lr_mode, "steps": str(self.steps),
+            "lam": f"{self.lam:g}", "bmax": f"{self.beta_max:g}", "gap": self.gap,
+            "t": str(self.t), "tol": f"{self.tol:g}",
+        }
+        for k, v in self.params:
+            q[f"p_{k}"] = f"{v:g}"
+        if self.landscape == CUSTOM:
+            q["expr"] = self.formula
+        for key, on in (("lecture", self.lecture), ("surface", self.surface3d),
+                        ("mbeta", self.model_beta)):
+            if on:
+                q[key] = "1"
+        return q
+
+    def replace(self, **kw: Any) -> "Scene":
+        return replace(self, **kw)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- parsing helpers
+def _short(v: Any) -> str:
+    s = str(v)
+    s = s if len(s) <= 40 else s[:37] + "…"
+    return repr(s)
+
+
+def _num(raw: Any, name: str, lo: float, hi: float, default: float, notices: list[str],
+         integer: bool = False) -> float:
+    """A finite number in [lo, hi]; anything else is replaced (with a notice)."""
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        v = float(str(raw).strip()[:MAX_VALUE_CHARS]) if not isinstance(raw, (int, float)) \
+            else float(raw)
+    except (TypeError, ValueError, OverflowError):
+        notices.append(f"{name}: {_short(raw)} is not a number — using {default:g}.")
+        return default
+    if not math.isfinite(v):
+        notices.append(f"{name}: {_short(raw)} is not finite — using {default:g}.")
+        return default
+    if integer:
+        v = float(round(v))
+    if v < lo or v > hi:
+        c = min(max(v, lo), hi)
+        notices.append(f"{name}: {v:g} is outside [{lo:g}, {hi:g}] — clamped to {c:g}.")
+        v = c
+    return int(v) if integer else v
+
+
+def _flag(raw: Any) -> bool:
+    return str(raw).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _parse_token(tok: str) -> tuple[RunChoice | None, str | None]:
+    """``name[:beta][@lr]`` → RunChoice, or an error message."""
+    tok = tok.strip()
+    if not tok:
+        return None, None
+    lr = beta = None
+    body = tok
+    if "@" in body:
+        body, lr_s = body.split("@", 1)
+        try:
+            lr = float(lr_s)
+        except ValueError:
+            return None, f"optimizer {_short(tok)}: learning rate {_short(lr_s)} is not a number"
+        if not math.isfinite(lr) or lr <= 0:
+            return None, f"optimizer {_short(tok)}: learning rate must be a positive number"
+        lr = min(max(lr, LR_RANGE[0]), LR_RANGE[1])
+    if ":" in body:
+        body, b_s = body.split(":", 1)
+        try:
+            beta = float(b_s)
+        except ValueError:
+            return None, f"optimizer {_short(tok)}: β {_short(b_s)} is not a number"
+        if not math.isfinite(beta):
+            return None, f"optimizer {_short(tok)}: β must be finite"
+        beta = min(max(beta, BETA_RANGE[0]), BETA_RANGE[1])
+    name = body.strip()
+    if name not in PICKABLE:
+        return None, (f"unknown optimizer {_short(name)} (choose from "
+                      f"{', '.join(PICKABLE)})")
+    if name not in HAS_BETA:
+        beta = None
+    elif beta is None:
+        beta = float(OPTIMIZERS[name].defaults[HAS_BETA[name]])
+    return RunChoice(name, beta, lr), None
+
+
+def parse_runs(raw: str, notices: list[str]) -> tuple[RunChoice, ...]:
+    runs: list[RunChoice] = []
+    for tok in str(raw)[:MAX_VALUE_CHARS].split(","):
+        rc, err = _parse_token(tok)
+        if err:
+            notices.append(err + " — ignored.")
+        elif rc is not None:
+            if len(runs) >= MAX_RUNS:
+                notices.append(f"at most {MAX_RUNS} optimizers at once — the rest were ignored.")
+                break
+            runs.append(rc)
+    if not runs:
+        notices.append("no valid optimizer was given — using the default comparison.")
+        return Scene().runs
+    return tuple(runs)
+
+
+def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Any]) -> tuple[Scene, list[str]]:
+    """A valid :class:`Scene` from untrusted query parameters, and the notices for what was
+    corrected. ``landscapes`` is the catalogue (name → Landscape) used to check the name, the
+    parameters and the start's domain."""
+    notices: list[str] = []
+    d = Scene()
+    q = {str(k)[:40]: (v[-1] if isinstance(v, (list, tuple)) and v else v)
+         for k, v in dict(query).items()}
+    q = {k: str(v)[:MAX_VALUE_CHARS] if not isinstance(v, (int, float)) else v
+         for k, v in q.items()}
+
+    name = str(q.get("f", d.landscape)).strip()
+    if name != CUSTOM and name not in landscapes:
+        notices.append(f"unknown function {_short(name)} — showing the default "
+                       f"({d.landscape}).")
+        name = d.landscape
+    formula = d.formula
+    if name == CUSTOM:
+        formula = str(q.get("expr", d.formula))
+        if len(formula) > MAX_FORMULA:
+            notices.append(f"formula longer than {MAX_FORMULA} characters — cut.")
+            formula = formula[:MAX_FORMULA]
+
+    params: tuple[tuple[str, float], ...] = ()
+    land = landscapes.get(name) if name != CUSTOM else None
+    if land is not None and land.param_specs:
+        ps = []
+        for k, spec in land.param_specs.items():
+            raw = q.get(f"p_{k}", land.params.get(k, spec.default))
+            ps.append((k, float(_num(raw, spec.label or k, spec.min, spec.max,
+                                     float(land.params.get(k, spec.default)), notices))))
+        params = tuple(ps)
+
+    if land is not None:
+        (xa, xb), (ya, yb) = land.domain
+        sx, sy = land.start
+    else:
+        (xa, xb), (ya, yb) = (-3.0, 3.0), (-3.0, 3.0)
+        sx, sy = -2.0, 2.0
+    if name == d.landscape and "x0" not in q:
+        sx, sy = d.x0, d.y0
+    x0 = _num(q.get("x0", sx), "start x", xa, xb, sx, notices)
+    y0 = _num(q.get("y0", sy), "start y", ya, yb, sy, notices)
+
+    runs = parse_runs(q["opt"], notices) if "opt" in q else d.runs
+    lr_default = d.lr if land is None or name == d.landscape else land.suggested_lr("sgd")
+    lr = _num(q.get("lr", lr_default), "learning rate η", *LR_RANGE, lr_default, notices)
+    lr_mode = str(q.get("lrmode", "shared"))
+    if lr_mode not in ("shared", "per"):
+        notices.append(f"learning-rate mode {_short(lr_mode)} unknown — using 'shared'.")
+        lr_mode = "shared"
+    steps = _num(q.get("steps", d.steps), "steps", *STEPS_RANGE, d.steps, notices, integer=True)
+    lam = _num(q.get("lam", d.lam), "λ", *LAM_RANGE, d.lam, notices)
+    bmax = _num(q.get("bmax", d.beta_max), "β_max", *BETA_MAX_RANGE, d.beta_max, notices)
+    gap = str(q.get("gap", d.gap))
+    if gap not in GAPS:
+        notices.append(f"gap mode {_short(gap)} unknown — using 'taylor'.")
+        gap = "taylor"
+    t = _num(q.get("t", steps), "step t", 0, steps, steps, notices, integer=True)
+    tol = _num(q.get("tol", d.tol), "tolerance", *TOL_RANGE, d.tol, notices)
+    scene = Scene(landscape=name, params=params, formula=formula, x0=float(x0), y0=float(y0),
+                  runs=runs, lr=float(lr), lr_mode=lr_mode, steps=int(steps), lam=float(lam),
+                  beta_max=float(bmax), gap=gap, t=int(t), tol=float(tol),
+                  lecture=_flag(q.get("lecture", "")), surface3d=_flag(q.get("surface", "")),
+                  model_beta=_flag(q.get("mbeta", "")))
+    return scene, notices

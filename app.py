@@ -1,0 +1,41 @@
+"""AdaMem Lab — entry point: page config, navigation over pages/, the shared sidebar.
+
+Run with ``streamlit run app.py``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="AdaMem Lab — adaptive memory momentum", page_icon="🧭",
+                   layout="wide", initial_sidebar_state="expanded")
+
+from ui.common import (LECTURE_KEY, SCENE_KEY, apply_lecture_css, current_scene,  # noqa: E402
+                       set_scene, torch_device)
+
+PAGES = [
+    st.Page("pages/playground.py", title="Playground", icon="🏔️", default=True,
+            url_path="playground"),
+    st.Page("pages/inside_step.py", title="Inside one step", icon="🔬", url_path="inside"),
+    st.Page("pages/mlp_lab.py", title="MLP lab", icon="🧠", url_path="mlp"),
+    st.Page("pages/about.py", title="About", icon="📖", url_path="about"),
+]
+
+nav = st.navigation(PAGES)
+scene = current_scene()   # reads the URL once per session (validated)
+
+
+def _lecture_changed() -> None:
+    sc = st.session_state.get(SCENE_KEY)
+    if sc is not None:
+        set_scene(sc.replace(lecture=bool(st.session_state[LECTURE_KEY])))
+
+
+with st.sidebar:
+    st.toggle("Lecture mode", key=LECTURE_KEY, on_change=_lecture_changed,
+              help="Hides the controls and enlarges fonts and lines for a projector. "
+                   "A button at the top of the page brings the controls back.")
+    st.caption(f"torch device: **{torch_device()}**")
+
+apply_lecture_css()
+nav.run()

@@ -1,0 +1,303 @@
+"""Playground: several optimizers leave the same start on a 2-D function; AM's β moves.
+
+Widgets and layout only: the runs come from adamem_core.engine, the charts from
+adamem_core.figures, the validation from adamem_core.scene.
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from adamem_core import figures
+from adamem_core.engine import summarize, trajectories_frame
+from adamem_core.landscapes import LANDSCAPES
+from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, HAS_BETA, LAM_RANGE, LR_RANGE,
+                               MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
+                               _parse_token, parse_query)
+from adamem_core.specs import OptimizerSpec
+from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
+                       landscape_label, lecture_exit_button, lecture_on, scene_grid,
+                       scene_runs, set_scene, show_notices, try_landscape)
+
+LR_GRID = sorted({round(m * 10.0 ** e, 12) for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)}
+                 | {10.0})
+TOL_GRID = [1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12]
+PRESET_TOKENS = ["am_sgd", "am_adamw", "sgd", "sgd_ema:0.5", "sgd_ema:0.7", "sgd_ema:0.9",
+                 "sgd_ema:0.95", "sgd_ema:0.99", "nesterov:0.9", "adamw:0.5", "adamw:0.9",
+                 "torch_sgd:0.9", "torch_adamw:0.9"]
+KINDS_WITH_BETA = {"sgd_ema": "EMA momentum", "nesterov": "Nesterov (EMA)", "adamw": "AdamW",
+                   "torch_sgd": "torch SGD momentum", "torch_adamw": "torch AdamW"}
+
+
+def _token_label(tok: str) -> str:
+    rc, err = _parse_token(tok)
+    if rc is None:
+        return tok
+    spec = OptimizerSpec(rc.name, 1.0, **({HAS_BETA[rc.name]: rc.beta} if rc.beta is not None
+                                          else {}))
+    return spec.label.rsplit(", η=", 1)[0].replace(" η=1", "")
+
+
+def _base_token(rc: RunChoice) -> str:
+    return RunChoice(rc.name, rc.beta, None).token()
+
+
+# ----------------------------------------------------------------------------- widget state
+def _seed_widgets(scene: Scene) -> None:
+    """Put a scene into the widgets' session state (first visit, or a landscape change)."""
+    ss = st.session_state
+    ss["pg_land"] = scene.landscape
+    ss["pg_formula"] = scene.formula
+    for k, v in scene.params:
+        ss[f"pg_p_{k}"] = float(v)
+    ss["pg_x0"], ss["pg_y0"] = float(scene.x0), float(scene.y0)
+    ss["pg_runs"] = [_base_token(r) for r in scene.runs]
+    for r in scene.runs:
+        if r.lr is not None:
+            ss[f"pg_lr_{_base_token(r)}"] = float(r.lr)
+    ss["pg_lr"] = float(scene.lr)
+    ss["pg_lrmode"] = scene.lr_mode
+    ss["pg_steps"] = int(scene.steps)
+    ss["pg_lam"] = float(scene.lam)
+    ss["pg_bmax"] = float(scene.beta_max)
+    ss["pg_gap"] = scene.gap
+    ss["pg_t"] = int(scene.t)
+    ss["pg_tol"] = float(scene.tol)
+    ss["pg_surface"] = scene.surface3d
+    ss["pg_mbeta"] = scene.model_beta
+    ss["pg_seeded"] = True
+
+
+def _on_landscape_change() -> None:
+    """A new function: its own start, parameters and suggested learning rate."""
+    ss = st.session_state
+    name = ss["pg_land"]
+    q = {"f": name, "opt": ",".join(ss.get("pg_runs", [])) or "am_sgd"}
+    if name == CUSTOM:
+        q["expr"] = ss.get("pg_formula", Scene().formula)
+    scene, _ = parse_query(q, LANDSCAPES)
+    ss["pg_x0"], ss["pg_y0"] = float(scene.x0), float(scene.y0)
+    for k, v in scene.params:
+        ss[f"pg_p_{k}"] = float(v)
+    ss["pg_lr"] = float(scene.lr)
+
+
+def _on_pick_start() -> None:
+    """A click on the contour sets the start point."""
+    ev = st.session_state.get("pg_contour")
+    try:
+        pts = ev["selection"]["points"]
+    except (KeyError, TypeError):
+        return
+    if pts:
+        p = pts[0]
+        if "x" in p and "y" in p:
+            st.session_state["pg_x0"] = float(p["x"])
+            st.session_state["pg_y0"] = float(p["y"])
+
+
+def _add_baseline() -> None:
+    ss = st.session_state
+    tok = RunChoice(ss["pg_new_kind"], float(ss["pg_new_beta"]), None).token()
+    runs = list(ss.get("pg_runs", []))
+    if tok not in runs and len(runs) < MAX_RUNS:
+        runs.append(tok)
+    ss["pg_runs"] = runs
+
+
+def _widget_query() -> dict[str, str]:
+    """The widgets' values as a query, so that they pass the same validation as a URL."""
+    ss = st.session_state
+    name = ss["pg_land"]
+    toks = []
+    for tok in ss.get("pg_runs", []):
+        if ss.get("pg_lrmode") == "per" and f"pg_lr_{tok}" in ss:
+            toks.append(f"{tok}@{ss[f'pg_lr_{tok}']:g}")
+        else:
+            toks.append(tok)
+    q = {"f": name, "x0": repr(ss["pg_x0"]), "y0": repr(ss["pg_y0"]),
+         "opt": ",".join(toks) if toks else "", "lr": repr(ss["pg_lr"]),
+         "lrmode": ss["pg_lrmode"], "steps": str(ss["pg_steps"]), "lam": repr(ss["pg_lam"]),
+         "bmax": repr(ss["pg_bmax"]), "gap": ss["pg_gap"], "t": str(ss.get("pg_t", 0)),
+         "tol": repr(ss["pg_tol"])}
+    if name == CUSTOM:
+        q["expr"] = ss.get("pg_formula", "")
+    land = LANDSCAPES.get(name)
+    if land is not None:
+        for k in land.param_specs:
+            if f"pg_p_{k}" in ss:
+                q[f"p_{k}"] = repr(ss[f"pg_p_{k}"])
+    if ss.get("lecture_mode"):
+        q["lecture"] = "1"
+    if ss.get("pg_surface"):
+        q["surface"] = "1"
+    if ss.get("pg_mbeta"):
+        q["mbeta"] = "1"
+    return q
+
+
+# ----------------------------------------------------------------------------- controls
+def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
+    ss = st.session_state
+    formula_error = None
+    with st.sidebar:
+        st.header("Scene")
+        st.selectbox("Function", LANDSCAPE_OPTIONS, key="pg_land", format_func=landscape_label,
+                     on_change=_on_landscape_change)
+        name = ss["pg_land"]
+        if name == CUSTOM:
+            st.text_input("f(x, y) =", key="pg_formula", max_chars=MAX_FORMULA,
+                          help="Numbers, x, y, + − * / ** (or ^), parentheses and the "
+                               "functions sin, cos, tan, exp, log, sqrt, abs, tanh, …")
+            probe = scene.replace(landscape=CUSTOM, formula=ss["pg_formula"])
+            _, formula_error = try_landscape(probe)
+            if formula_error:
+                st.error(formula_error, icon="✏️")
+        land = LANDSCAPES.get(name)
+        if land is not None:
+            for k, spec in land.param_specs.items():
+                st.number_input(spec.label or k, min_value=float(spec.min),
+                                max_value=float(spec.max), key=f"pg_p_{k}",
+                                step=(10.0 if spec.log else 5.0), format="%g")
+        dom = land.domain if land is not None else ((-3.0, 3.0), (-3.0, 3.0))
+        c1, c2 = st.columns(2)
+        c1.number_input("start x₀", min_value=float(dom[0][0]), max_value=float(dom[0][1]),
+                        key="pg_x0", step=0.1, format="%.4g")
+        c2.number_input("start y₀", min_value=float(dom[1][0]), max_value=float(dom[1][1]),
+                        key="pg_y0", step=0.1, format="%.4g")
+        st.caption("…or click the contour to pick a start.")
+
+        st.header("Optimizers")
+        options = list(dict.fromkeys(PRESET_TOKENS + list(ss.get("pg_runs", []))))
+        st.multiselect("Compare", options, key="pg_runs", format_func=_token_label,
+                       max_selections=MAX_RUNS,
+                       help="AM-SGD / AM-AdamW adapt β at every step; the others keep it fixed.")
+        with st.expander("Add a constant-β baseline"):
+            st.selectbox("kind", list(KINDS_WITH_BETA), key="pg_new_kind",
+                         format_func=KINDS_WITH_BETA.get)
+            st.number_input("β", min_value=0.0, max_value=0.999, value=0.8, step=0.05,
+                            key="pg_new_beta")
+            st.button("Add", key="pg_add", on_click=_add_baseline)
+
+        st.header("Learning rate and model")
+        if ss["pg_lr"] not in LR_GRID:
+            grid = sorted(set(LR_GRID) | {ss["pg_lr"]})
+        else:
+            grid = LR_GRID
+        st.select_slider("learning rate η (log scale)", options=grid, key="pg_lr",
+                         format_func=lambda v: f"{v:g}")
+        st.radio("η for", ["shared", "per"], key="pg_lrmode", horizontal=True,
+                 format_func={"shared": "all optimizers", "per": "each optimizer"}.get)
+        if ss["pg_lrmode"] == "per":
+            for tok in ss.get("pg_runs", []):
+                k = f"pg_lr_{tok}"
+                if k not in ss:
+                    ss[k] = float(ss["pg_lr"])
+                st.number_input(f"η — {_token_label(tok)}", min_value=LR_RANGE[0],
+                                max_value=LR_RANGE[1], key=k, format="%g", step=0.01)
+        st.slider("steps", min_value=STEPS_RANGE[0], max_value=STEPS_RANGE[1], key="pg_steps")
+        st.number_input("λ (model weight)", min_value=LAM_RANGE[0], max_value=LAM_RANGE[1],
+                        key="pg_lam", step=0.05, format="%g")
+        st.slider("β_max (cap of the adaptive β)", min_value=BETA_MAX_RANGE[0],
+                  max_value=BETA_MAX_RANGE[1], key="pg_bmax", step=0.001, format="%.3f")
+        st.radio("loss gap f̂ − f", ["taylor", "exact"], key="pg_gap", horizontal=True,
+                 help="taylor: η⟨g, d⟩ (safe with mini-batches); exact: f(x_{t−1}) − f(x_t).")
+        st.select_slider("tolerance for the table", options=TOL_GRID, key="pg_tol",
+                         format_func=lambda v: f"{v:g}")
+        st.header("Display")
+        st.toggle("3-D surface", key="pg_surface")
+        st.toggle("show the β the model would choose for baselines", key="pg_mbeta")
+
+    new_scene, notices = parse_query(_widget_query(), LANDSCAPES)
+    return new_scene, formula_error, notices
+
+
+# ----------------------------------------------------------------------------- page
+def story(rows: list[dict], tol: float) -> str:
+    bits = []
+    for r in rows:
+        if r["diverged_at"] is not None:
+            bits.append(f"**{r['optimizer']}** diverged at step {r['diverged_at']}")
+        elif r["steps_to_tol"] is not None:
+            bits.append(f"**{r['optimizer']}** reached f − f* < {tol:g} in "
+                        f"{r['steps_to_tol']} steps")
+        elif r["final_gap"] is not None and math.isfinite(r["final_gap"]):
+            bits.append(f"**{r['optimizer']}** ended at f − f* = {r['final_gap']:.2g}")
+        else:
+            bits.append(f"**{r['optimizer']}** ended at f = {r['final_f']:.3g}")
+    return "; ".join(bits) + "."
+
+
+scene = current_scene()
+if not st.session_state.get("pg_seeded"):
+    _seed_widgets(scene)
+if st.session_state.get("pg_t", 0) > st.session_state.get("pg_steps", 0):
+    st.session_state["pg_t"] = st.session_state["pg_steps"]
+
+apply_lecture_css()
+lecture = lecture_on()
+scene, formula_error, widget_notices = controls(scene)
+scene = scene.replace(lecture=lecture)
+set_scene(scene)
+
+st.title("Playground — adaptive memory momentum in 2-D")
+lecture_exit_button("pg_exit_lecture")
+show_notices(widget_notices)
+st.session_state[NOTICE_KEY] = []        # URL notices are shown once
+
+land, err = try_landscape(scene)
+if err or formula_error:
+    st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
+    st.info("Fix the formula in the sidebar (the message says where the problem is); "
+            "the charts come back as soon as it parses.")
+    st.stop()
+if not scene.runs:
+    st.info("Choose at least one optimizer in the sidebar.")
+    st.stop()
+
+st.caption(f"**{land.title}** — {land.note}")
+st.latex(f"f(x, y) = {land.latex}")
+
+trajs = scene_runs(scene)
+grid = scene_grid(scene)
+rows = summarize(trajs, land, scene.tol)
+st.markdown(story(rows, scene.tol))
+div = [r for r in rows if r["diverged_at"] is not None]
+if div:
+    st.warning("  \n".join(
+        f"⚠ {r['optimizer']} diverged at step {r['diverged_at']} (its value or iterate left "
+        f"every bound); it is marked ✕ where it left, the other runs go on." for r in div))
+
+t = st.slider("step t (moves the markers on every chart and the point on each trajectory)",
+              min_value=0, max_value=scene.steps, key="pg_t")
+left, right = st.columns([1.15, 1], gap="medium")
+with left:
+    fig_traj = figures.trajectory_figure(grid, trajs, land.title, land.minima,
+                                         (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
+                                         surface3d=scene.surface3d, lecture=lecture)
+    if scene.surface3d:
+        st.plotly_chart(fig_traj, key="pg_contour3d", use_container_width=True)
+    else:
+        st.plotly_chart(fig_traj, key="pg_contour", use_container_width=True,
+                        on_select=_on_pick_start, selection_mode="points")
+with right:
+    fig_gap = figures.gap_figure(trajs, land.f_star, t=t, lecture=lecture)
+    st.plotly_chart(fig_gap, key="pg_gap_fig", use_container_width=True)
+    fig_beta = figures.beta_figure(trajs, t=t, show_model_beta=scene.model_beta,
+                                   lecture=lecture)
+    st.plotly_chart(fig_beta, key="pg_beta_fig", use_container_width=True)
+
+st.subheader("Summary")
+st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, use_container_width=True)
+
+c1, c2, c3 = st.columns(3)
+c1.download_button("Trajectories (CSV)", lambda: trajectories_frame(trajs).to_csv(index=False),
+                   file_name="adamem_trajectories.csv", mime="text/csv", key="pg_dl_csv",
+                   on_click="ignore")
+c2.download_button("Trajectory figure (standalone HTML)",
+                   lambda: fig_traj.to_html(include_plotlyjs=True, full_html=True),
+                   file_name="adamem_trajectories.html", mime="text/html", key="pg_dl_html",
+                   on_click="ignore")
+c3.caption("The URL holds the whole scene: copy it to reopen exactly this view.")

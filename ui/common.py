@@ -1,0 +1,145 @@
+"""Shared Streamlit helpers: cached computations, the scene ↔ widgets ↔ URL round trip,
+lecture mode, notices and the torch device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+import torch
+
+from adamem_core import engine
+from adamem_core.expressions import ExpressionError, custom
+from adamem_core.landscapes import LANDSCAPE_NAMES, LANDSCAPES
+from adamem_core.scene import CUSTOM, Scene, parse_query
+
+LECTURE_KEY = "lecture_mode"
+
+
+# ----------------------------------------------------------------------------- device
+def torch_device() -> str:
+    """The device torch would use here (chosen at run time)."""
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+# ----------------------------------------------------------------------------- cached maths
+@st.cache_resource(max_entries=64, show_spinner=False)
+def landscape_for(name: str, params: tuple[tuple[str, float], ...], formula: str):
+    """The landscape of a scene (a custom formula is parsed here; ExpressionError propagates and
+    is not cached)."""
+    if name == CUSTOM:
+        return custom(formula)
+    land = LANDSCAPES[name]
+    return land.with_params(**dict(params)) if params else land
+
+
+def scene_landscape(scene: Scene):
+    return landscape_for(scene.landscape, scene.params,
+                         scene.formula if scene.landscape == CUSTOM else "")
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def run_scene(name: str, params: tuple, formula: str, start: tuple[float, float],
+              specs: tuple, steps: int) -> list[engine.Trajectory]:
+    land = landscape_for(name, params, formula)
+    return engine.simulate(land, list(specs), start, steps)
+
+
+def scene_runs(scene: Scene) -> list[engine.Trajectory]:
+    return run_scene(scene.landscape, scene.params,
+                     scene.formula if scene.landscape == CUSTOM else "",
+                     (scene.x0, scene.y0), tuple(scene.specs()), scene.steps)
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def grid_for(name: str, params: tuple, formula: str, n: int = 160) -> dict[str, Any]:
+    return engine.contour_grid(landscape_for(name, params, formula), n)
+
+
+def scene_grid(scene: Scene, n: int = 160) -> dict[str, Any]:
+    return grid_for(scene.landscape, scene.params,
+                    scene.formula if scene.landscape == CUSTOM else "", n)
+
+
+def try_landscape(scene: Scene):
+    """(landscape, None) or (None, the parser's message)."""
+    try:
+        return scene_landscape(scene), None
+    except ExpressionError as e:
+        return None, str(e)
+    except ValueError as e:       # a parameter the family refuses
+        return None, str(e)
+
+
+# ----------------------------------------------------------------------------- scene state
+SCENE_KEY = "scene"
+NOTICE_KEY = "scene_notices"
+
+
+def current_scene() -> Scene:
+    """The scene of this session: from the URL on the first visit (validated, with notices),
+    afterwards whatever the playground's widgets last produced."""
+    if SCENE_KEY not in st.session_state:
+        scene, notices = parse_query(dict(st.query_params.to_dict()), LANDSCAPES)
+        st.session_state[SCENE_KEY] = scene
+        st.session_state[NOTICE_KEY] = notices
+        st.session_state[LECTURE_KEY] = scene.lecture
+    return st.session_state[SCENE_KEY]
+
+
+def set_scene(scene: Scene) -> None:
+    st.session_state[SCENE_KEY] = scene
+    q = scene.to_query()
+    if dict(st.query_params.to_dict()) != q:
+        st.query_params.from_dict(q)
+
+
+def show_notices(extra: list[str] | None = None) -> None:
+    notes = list(st.session_state.get(NOTICE_KEY, [])) + list(extra or [])
+    if notes:
+        st.warning("**Some values were corrected:**\n\n" + "\n".join(f"- {n}" for n in notes),
+                   icon="⚠️")
+
+
+def landscape_label(name: str) -> str:
+    if name == CUSTOM:
+        return "Custom formula f(x, y)"
+    return LANDSCAPES[name].title
+
+
+LANDSCAPE_OPTIONS = list(LANDSCAPE_NAMES) + [CUSTOM]
+
+
+# ----------------------------------------------------------------------------- lecture mode
+def lecture_on() -> bool:
+    return bool(st.session_state.get(LECTURE_KEY, False))
+
+
+def apply_lecture_css() -> None:
+    """Bigger type everywhere; in lecture mode the sidebar (the controls) is hidden."""
+    if not lecture_on():
+        return
+    st.markdown(
+        """
+        <style>
+        section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"] {display: none;}
+        .stApp, .stMarkdown p, .stMarkdown li, label, .stCaption {font-size: 1.35rem !important;}
+        h1 {font-size: 2.6rem !important;} h2 {font-size: 2.1rem !important;}
+        h3 {font-size: 1.8rem !important;}
+        div[data-testid="stDataFrame"] * {font-size: 1.2rem !important;}
+        </style>
+        """,
+        unsafe_allow_html=True,
+    )
+
+
+def lecture_exit_button(key: str) -> None:
+    if lecture_on():
+        if st.button("Exit lecture mode (show the controls)", key=key):
+            st.session_state[LECTURE_KEY] = False
+            sc = st.session_state.get(SCENE_KEY)
+            if sc is not None:
+                set_scene(sc.replace(lecture=False))
+            st.rerun()
