@@ -90,14 +90,14 @@ st.markdown(
 left, right = st.columns(2, gap="medium")
 with left:
     st.plotly_chart(figures.planes_figure(surface, geom, lecture=lecture), key="is_planes",
-                    use_container_width=True)
+                    width="stretch")
     st.plotly_chart(figures.vectors_figure(grid, geom, lecture=lecture), key="is_vectors",
-                    use_container_width=True)
+                    width="stretch")
 with right:
     st.plotly_chart(figures.slice_figure(sl, geom, lecture=lecture), key="is_slice",
-                    use_container_width=True)
+                    width="stretch")
     st.plotly_chart(figures.dual_figure(geom, lecture=lecture), key="is_dual",
-                    use_container_width=True)
+                    width="stretch")
 
 st.subheader("How β_t was computed")
 N, D, u, b = geom["numerator"], geom["denominator"], geom["unclipped"], geom["model_beta"]

@@ -278,19 +278,19 @@ with left:
                                          (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
                                          surface3d=scene.surface3d, lecture=lecture)
     if scene.surface3d:
-        st.plotly_chart(fig_traj, key="pg_contour3d", use_container_width=True)
+        st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
-        st.plotly_chart(fig_traj, key="pg_contour", use_container_width=True,
+        st.plotly_chart(fig_traj, key="pg_contour", width="stretch",
                         on_select=_on_pick_start, selection_mode="points")
 with right:
     fig_gap = figures.gap_figure(trajs, land.f_star, t=t, lecture=lecture)
-    st.plotly_chart(fig_gap, key="pg_gap_fig", use_container_width=True)
+    st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
     fig_beta = figures.beta_figure(trajs, t=t, show_model_beta=scene.model_beta,
                                    lecture=lecture)
-    st.plotly_chart(fig_beta, key="pg_beta_fig", use_container_width=True)
+    st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
 
 st.subheader("Summary")
-st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, use_container_width=True)
+st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, width="stretch")
 
 c1, c2, c3 = st.columns(3)
 c1.download_button("Trajectories (CSV)", lambda: trajectories_frame(trajs).to_csv(index=False),

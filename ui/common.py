@@ -12,6 +12,7 @@ from adamem_core import engine
 from adamem_core.expressions import ExpressionError, custom
 from adamem_core.landscapes import LANDSCAPE_NAMES, LANDSCAPES
 from adamem_core.scene import CUSTOM, Scene, parse_query
+from adamem_core.specs import OptimizerSpec
 
 LECTURE_KEY = "lecture_mode"
 
@@ -40,7 +41,7 @@ def scene_landscape(scene: Scene):
                          scene.formula if scene.landscape == CUSTOM else "")
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+@st.cache_data(max_entries=48, show_spinner=False, hash_funcs={OptimizerSpec: repr})
 def run_scene(name: str, params: tuple, formula: str, start: tuple[float, float],
               specs: tuple, steps: int) -> list[engine.Trajectory]:
     land = landscape_for(name, params, formula)
