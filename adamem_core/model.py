@@ -101,6 +101,8 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
 
 def _where(cond: Any, a: Any, b: Any) -> Any:
     if _is_torch(cond):
+        if _is_torch(a) or _is_torch(b):   # a Python scalar stays one: no host→device copy
+            return torch.where(cond, a, b)
         if not _is_torch(a):
             a = torch.as_tensor(a, dtype=b.dtype if _is_torch(b) else torch.float64,
                                 device=cond.device)

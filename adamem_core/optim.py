@@ -9,6 +9,7 @@ and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -62,6 +63,22 @@ def _use_foreach(foreach: bool | None, params: list[torch.Tensor]) -> bool:
     return bool(params) and all(p.is_cuda for p in params)
 
 
+def _per_tensor(values: list[float], device: torch.device) -> float | torch.Tensor:
+    """Per-tensor hyper-parameters (one per tensor, from the param groups) in a form that
+    broadcasts against float64 per-tensor vectors on ``device``, built without a host→device
+    copy (on CUDA a blocking copy synchronises the host): a Python float when all are equal,
+    else one fill per run of equal values."""
+    if all(v == values[0] for v in values):
+        return float(values[0])
+    return torch.cat([torch.full((len(list(run)),), float(v), dtype=torch.float64, device=device)
+                      for v, run in itertools.groupby(values)])
+
+
+def _scalar(value: float, device: torch.device) -> torch.Tensor:
+    """A float64 0-dim tensor on ``device`` filled in place (no host→device copy)."""
+    return torch.full((), float(value), dtype=torch.float64, device=device)
+
+
 def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
     if isinstance(loss, torch.Tensor):
         return loss.detach().to(device=device, dtype=torch.float64).reshape(())
@@ -91,10 +108,14 @@ class _AMBase(Optimizer):
             grads.append(-p.grad if group["maximize"] else p.grad)
         return params, grads
 
-    def _exact_gap(self, loss: Any, params: list[torch.Tensor]) -> torch.Tensor | None:
+    def _exact_gap(self, loss: Any, params: list[torch.Tensor],
+                   maximize: bool = False) -> torch.Tensor | None:
         """f̂_t − f(x_t) = f(x_{t−1}) − f(x_t) from the closure's losses (None on the first
-        step, where there is no previous loss: the gap is then the taylor one, which is 0)."""
+        step, where there is no previous loss: the gap is then the taylor one, which is 0).
+        With ``maximize`` the model is of f = −loss, so the gap changes sign."""
         cur = _loss_tensor(loss, params[0].device)
+        if maximize:
+            cur = -cur
         prev = None
         for p in params:
             st = self.state[p]
@@ -244,7 +265,8 @@ class AMSGD(_AMBase):
             return loss
 
         device = all_p[0].device
-        gap = self._exact_gap(loss, all_p) if g0["loss_gap"] == "exact" else None
+        gap = (self._exact_gap(loss, all_p, g0["maximize"]) if g0["loss_gap"] == "exact"
+               else None)
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
@@ -262,10 +284,10 @@ class AMSGD(_AMBase):
                                       gap, g0["beta_max"])
             betas_model = [terms.beta] * len(all_p)
         else:
-            lr_v = torch.tensor(lrs, dtype=torch.float64, device=device)
-            lam_v = torch.tensor(lams, dtype=torch.float64, device=device)
-            bmax_v = torch.tensor([float(gr["beta_max"]) for gr, ps, _, _ in groups for _ in ps],
-                                  dtype=torch.float64, device=device)
+            lr_v = _per_tensor(lrs, device)
+            lam_v = _per_tensor(lams, device)
+            bmax_v = _per_tensor([float(gr["beta_max"]) for gr, ps, _, _ in groups for _ in ps],
+                                 device)
             tgap = None if gap is None else self._split_gap(gap, lr_v * gd)
             terms = model.beta_sgd(gg, gd, dd, lr_v, lam_v, bmax_v, tgap)
             betas_model = list(terms.beta.unbind(0))
@@ -275,7 +297,7 @@ class AMSGD(_AMBase):
         for group, params, grads, dirs in groups:
             for _ in params:
                 used.append(betas_model[i] if group["beta"] is None else
-                            torch.tensor(float(group["beta"]), dtype=torch.float64, device=device))
+                            _scalar(group["beta"], device))
                 i += 1
 
         i = 0
@@ -295,8 +317,7 @@ class AMSGD(_AMBase):
                     p.add_(d.lerp(g, b) if group["nesterov"] else d, alpha=-group["lr"])
 
         beta_used = used[0] if g0["beta_scope"] == "global" else torch.stack(used)
-        lam_used = lams[0] if g0["beta_scope"] == "global" else torch.tensor(
-            lams, dtype=torch.float64, device=device)
+        lam_used = lams[0] if g0["beta_scope"] == "global" else _per_tensor(lams, device)
         self.last_stats = {
             "beta": beta_used,
             "model_beta": terms.beta,
@@ -405,13 +426,13 @@ class AMAdamW(_AMBase):
                     st["step"] = torch.tensor(0.0, dtype=torch.float64)
                     st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["prod_beta1"] = torch.tensor(1.0, dtype=torch.float64, device=p.device)
+                    st["prod_beta1"] = torch.ones((), dtype=torch.float64, device=p.device)
                 entries.append((group, p, g, st, beta1_max, beta2))
         if not entries:
             return loss
 
         device = entries[0][1].device
-        gap = (self._exact_gap(loss, [e[1] for e in entries])
+        gap = (self._exact_gap(loss, [e[1] for e in entries], g0["maximize"])
                if g0["loss_gap"] == "exact" else None)
 
         # second moment, preconditioner, and each tensor's parts of the closed form
@@ -447,16 +468,15 @@ class AMAdamW(_AMBase):
                                   gap, bmax[0])
             betas_model = [terms.beta] * len(entries)
         else:
-            lr_v = torch.tensor(lrs, dtype=torch.float64, device=device)
+            lr_v = _per_tensor(lrs, device)
             tgap = None if gap is None else self._split_gap(gap, lr_v * gam)
             terms = model.combine([(gam, a, c)], [lr_v], [lr_v], tgap,
-                                  torch.tensor(bmax, dtype=torch.float64, device=device))
+                                  _per_tensor(bmax, device))
             betas_model = list(terms.beta.unbind(0))
 
         used, eff = [], []
         for (group, p, g, st, beta1_max, beta2), P, bm in zip(entries, Ps, betas_model):
-            beta = bm if group["beta1"] is None else torch.tensor(
-                float(group["beta1"]), dtype=torch.float64, device=device)
+            beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
             used.append(beta)
             d = st["exp_avg"]
             lam, lr, wd = group["lam"], group["lr"], group["weight_decay"]
