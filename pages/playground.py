@@ -231,10 +231,16 @@ def story(rows: list[dict], tol: float) -> str:
 
 
 scene = current_scene()
-if not st.session_state.get("pg_seeded"):
+# Streamlit drops the state of widgets that were not drawn in the last run, so after a visit to
+# another page the playground's widgets come back empty: seed them again from the scene.
+if not st.session_state.get("pg_seeded") or "pg_land" not in st.session_state:
     _seed_widgets(scene)
 if st.session_state.get("pg_t", 0) > st.session_state.get("pg_steps", 0):
     st.session_state["pg_t"] = st.session_state["pg_steps"]
+elif st.session_state.get("pg_t") == st.session_state.get("pg_steps_shown"):
+    # t was at the end of the runs: it stays there when the number of steps grows
+    st.session_state["pg_t"] = st.session_state["pg_steps"]
+st.session_state["pg_steps_shown"] = st.session_state["pg_steps"]
 
 apply_lecture_css()
 lecture = lecture_on()

@@ -136,11 +136,15 @@ def apply_lecture_css() -> None:
     )
 
 
+def _exit_lecture() -> None:
+    # a callback: it runs before the script, i.e. before the sidebar's toggle (same key) is
+    # instantiated, which is the only time its state may be written
+    st.session_state[LECTURE_KEY] = False
+    sc = st.session_state.get(SCENE_KEY)
+    if sc is not None:
+        set_scene(sc.replace(lecture=False))
+
+
 def lecture_exit_button(key: str) -> None:
     if lecture_on():
-        if st.button("Exit lecture mode (show the controls)", key=key):
-            st.session_state[LECTURE_KEY] = False
-            sc = st.session_state.get(SCENE_KEY)
-            if sc is not None:
-                set_scene(sc.replace(lecture=False))
-            st.rerun()
+        st.button("Exit lecture mode (show the controls)", key=key, on_click=_exit_lecture)
