@@ -264,7 +264,8 @@ if not scene.runs:
     st.stop()
 
 st.caption(f"**{land.title}** — {land.note}")
-st.latex(f"f(x, y) = {land.latex}")
+# every landscape's LaTeX already starts with "f(x, y) =" (the custom parser's too)
+st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {land.latex}")
 
 trajs = scene_runs(scene)
 grid = scene_grid(scene)
@@ -296,7 +297,10 @@ with right:
     st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
 
 st.subheader("Summary")
-st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, width="stretch")
+if lecture:     # a plain table takes the lecture stylesheet's type size (the grid is a canvas)
+    st.table(figures.summary_table(rows, scene.tol), hide_index=True)
+else:
+    st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, width="stretch")
 
 c1, c2, c3 = st.columns(3)
 c1.download_button("Trajectories (CSV)", lambda: trajectories_frame(trajs).to_csv(index=False),

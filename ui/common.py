@@ -126,9 +126,13 @@ def apply_lecture_css() -> None:
         """
         <style>
         section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"] {display: none;}
-        .stApp, .stMarkdown p, .stMarkdown li, label, .stCaption {font-size: 1.35rem !important;}
+        .stApp, .stMarkdown p, .stMarkdown li, label, .stCaption,
+        [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+        [data-testid="stWidgetLabel"] p, [data-testid="stSliderThumbValue"],
+        [data-testid="stTable"] th, [data-testid="stTable"] td
+        {font-size: 1.35rem !important;}
         h1 {font-size: 2.6rem !important;} h2 {font-size: 2.1rem !important;}
-        h3 {font-size: 1.8rem !important;}
+        h3 {font-size: 1.8rem !important;} .katex-display .katex {font-size: 1.6rem !important;}
         div[data-testid="stDataFrame"] * {font-size: 1.2rem !important;}
         </style>
         """,
