@@ -92,6 +92,7 @@ def test_defaults_tell_the_story(new_app):
     assert len(figs) == 3
     traj, gap, beta = figs
     assert "Ill-conditioned quadratic" in traj["layout"]["title"]["text"]
+    assert [x.value for x in at.latex][0].count("f(x, y) =") == 1
     for fig in figs:        # every run is named in every chart
         for label in ("AM-SGD λ=0.1, β_max=0.9, η=0.1", "EMA momentum β=0.9, η=0.1"):
             assert any(label in n for n in trace_names(fig)), (label, trace_names(fig))
@@ -284,8 +285,10 @@ def test_lecture_mode_toggle_and_exit(new_app):
     assert len(big) == 3 and min(big) >= 20 and min(big) > max(small)
     for fig in charts(at):
         assert min(_line_widths(fig)) >= 3
-    # the same numbers, only bigger
+    # the same numbers, only bigger (the summary as a plain table, which takes the big type)
     assert "in 42 steps" in story(at)
+    assert not at.dataframe and len(at.table) == 1
+    assert "42" in at.table[0].value.to_string()
     at.button(key="pg_exit_lecture").click()
     run(at)
     assert "pg_exit_lecture" not in [b.key for b in at.button]

@@ -1,0 +1,195 @@
+"""End to end: ``streamlit run app.py`` on a free localhost port, driven by Playwright in Debian's
+headless Chromium (/usr/bin/chromium; never ``playwright install``).
+
+The page loads, the three charts render, changing the landscape redraws them, there is no
+error box; every page (Playground, Inside one step, MLP lab, About, and the Playground in
+lecture mode) renders and is saved as a full-page screenshot under artifacts/screenshots/ for a
+human to look at.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+VIEWPORT = {"width": 1600, "height": 1000}
+LOAD_MS = 90_000          # first load on a busy 2-core machine: imports, torch, first runs
+
+
+# ----------------------------------------------------------------------------- helpers
+def wait_idle(page, timeout_ms: int = LOAD_MS) -> None:
+    """Wait until Streamlit has finished its run (no "Running…" status widget for a while) and
+    Plotly has drawn every chart on the page."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    quiet_since = None
+    while time.monotonic() < deadline:
+        busy = page.evaluate(
+            """() => {
+                const running = document.querySelector('[data-testid="stStatusWidget"]');
+                const skeleton = document.querySelector('[data-testid="stSkeleton"]');
+                const undrawn = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
+                    .some(c => !c.querySelector('.js-plotly-plot .main-svg'));
+                return Boolean(running || skeleton || undrawn);
+            }""")
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.8:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the app did not become idle")
+
+
+def assert_no_error_box(page) -> None:
+    exc = page.locator('[data-testid="stException"]')
+    assert exc.count() == 0, exc.first.inner_text()[:2000]
+    err = page.locator('[data-testid="stAlertContentError"]')
+    assert err.count() == 0, err.first.inner_text()[:2000]
+    # Streamlit's "Page not found" dialog and connection errors are modal dialogs
+    dialogs = page.locator('[role="dialog"]')
+    assert dialogs.count() == 0, dialogs.first.inner_text()[:500]
+
+
+def chart_count(page) -> int:
+    return page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').count()
+
+
+def chart_titles(page) -> list[str]:
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+                 .map(p => (p.querySelector('.gtitle') || {}).textContent || '')""")
+
+
+def drawn_traces(page) -> list[int]:
+    """For each chart, how many data traces Plotly actually drew."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(p =>
+                 p.querySelectorAll('.scatterlayer .trace, .contourlayer .contour, '
+                                    + '.heatmaplayer .hm, .gl-container canvas, '
+                                    + '.scene canvas, svg .trace').length)""")
+
+
+def full_page_screenshot(page, name: str) -> None:
+    """Streamlit scrolls inside its own container, so a 'full page' screenshot needs a viewport
+    as tall as that container's content."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate(
+        """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]',
+                              '[data-testid="stSidebarContent"]']
+                 .map(s => document.querySelector(s)).filter(Boolean)
+                 .map(e => e.scrollHeight), document.body.scrollHeight)""")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, 1000), 7000)})
+    page.wait_for_timeout(600)
+    wait_idle(page)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    page.wait_for_timeout(300)
+
+
+def story(page) -> str:
+    return page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').all_inner_texts()
+
+
+def goto_page(page, link_text: str, title: str) -> None:
+    """Follow a sidebar navigation link (same session: the scene is kept)."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=link_text).first.click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=LOAD_MS)
+    wait_idle(page)
+
+
+# ----------------------------------------------------------------------------- the test
+def test_app_in_a_browser(streamlit_server, chromium):
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    try:
+        # --- the Playground loads with its three charts
+        page.goto(streamlit_server + "/", wait_until="domcontentloaded")
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 3",
+            timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) == 3
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        titles = chart_titles(page)
+        assert "Ill-conditioned quadratic" in titles[0], titles
+        text = "\n".join(story(page))
+        assert "reached f − f* < 1e-06 in 42 steps" in text
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "torch device:" in sidebar
+        full_page_screenshot(page, "playground")
+
+        # --- changing the landscape updates the charts
+        box = page.get_by_role("combobox", name="Function")
+        box.click()
+        page.get_by_role("option", name="Beale", exact=True).click()
+        page.wait_for_function(
+            """() => { const t = document.querySelector('.js-plotly-plot .gtitle');
+                       return t && t.textContent.includes('Beale'); }""", timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) == 3
+        assert "Beale" in chart_titles(page)[0]
+        assert "\n".join(story(page)) != text
+        assert "f=beale" in page.url
+        full_page_screenshot(page, "playground_beale")
+
+        # --- every page, through the sidebar (the scene stays Beale)
+        goto_page(page, "Inside one step", "Inside one step")
+        assert_no_error_box(page)
+        assert chart_count(page) == 4
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        assert page.locator(".katex").count() >= 5          # the numbers of the closed form
+        full_page_screenshot(page, "inside_step")
+
+        goto_page(page, "MLP lab", "MLP lab")
+        assert_no_error_box(page)
+        full_page_screenshot(page, "mlp_lab")
+
+        goto_page(page, "About", "About AdaMem Lab")
+        assert_no_error_box(page)
+        assert page.locator(".katex").count() >= 5
+        full_page_screenshot(page, "about")
+
+        goto_page(page, "Playground", "Playground")
+        assert "Beale" in chart_titles(page)[0]
+
+        # --- lecture mode from a link: no controls, big type; the exit button brings them back
+        page.goto(streamlit_server + "/?lecture=1", wait_until="domcontentloaded")
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 3",
+            timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert not page.locator('[data-testid="stSidebar"]').is_visible()
+        font = page.evaluate(
+            "() => parseFloat(getComputedStyle(document.querySelector('.js-plotly-plot .gtitle'))"
+            ".fontSize) || parseFloat(document.querySelector('.js-plotly-plot .gtitle')"
+            ".style.fontSize)")
+        assert font >= 20, font
+        # the page's own text is big too: the story, the divergence notice, the table
+        sizes = page.evaluate(
+            """() => ['[data-testid="stMain"] .stMarkdown p',
+                      '[data-testid="stAlertContainer"] p',
+                      '[data-testid="stTable"] td']
+                 .map(s => document.querySelector(s))
+                 .map(e => e ? parseFloat(getComputedStyle(e).fontSize) : 0)""")
+        assert min(sizes) >= 20, sizes
+        full_page_screenshot(page, "playground_lecture")
+        page.get_by_role("button", name="Exit lecture mode").click()
+        page.locator('[data-testid="stSidebar"]').wait_for(state="visible", timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert "lecture=1" not in page.url
+        assert not console_errors, console_errors
+    finally:
+        context.close()
