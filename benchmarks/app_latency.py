@@ -1,0 +1,238 @@
+"""How fast the app answers: a Streamlit rerun in AppTest, and a widget change in a real browser.
+
+    python benchmarks/app_latency.py [--samples 9] [--reruns 9] [--skip-browser]
+
+1. **AppTest rerun** (streamlit.testing.v1, no browser): the Playground with 8 optimizers ×
+   500 steps (``opt=am_sgd,am_adamw,sgd_ema:0.9,sgd_ema:0.5,sgd_ema:0.7,nesterov:0.9,adamw:0.9,
+   sgd&steps=500``). Printed: the cold first run, the median of plain reruns (every result
+   cached: what a widget that changes nothing costs), and the median rerun after moving the
+   step-t slider (figures rebuilt, runs cached). Target: median rerun ≤ 0.5 s. Also the size of
+   each chart's JSON (the contour is sent once; animation frames carry only trajectories).
+2. **Browser**: ``streamlit run app.py`` on a free localhost port, Debian's headless Chromium
+   through Playwright. The learning-rate slider is moved one notch with the keyboard (each
+   notch a new learning rate, so the runs are recomputed, not served from the cache); the time
+   is measured *in the page* from just before the key press to the frame in which all three
+   Plotly charts show the new η in their legends (i.e. Streamlit reran, sent the figures and
+   Plotly drew them). Printed: every sample, the median and PASS/MISS against 1 s — for the
+   default scene and for the 8 × 500 scene.
+
+Numbers are wall-clock times on this machine (shared, 2 cores here); they are printed, never
+asserted by the test-suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic", "--disable-dev-shm-usage"]
+BIG = {"opt": "am_sgd,am_adamw,sgd_ema:0.9,sgd_ema:0.5,sgd_ema:0.7,nesterov:0.9,adamw:0.9,sgd",
+       "steps": "500"}
+RERUN_TARGET = 0.5
+BROWSER_TARGET = 1.0
+
+
+# ----------------------------------------------------------------------------- 1. AppTest
+def _server_like_navigation() -> None:
+    """AppTest re-detects the ``pages/`` folder before every run and then runs a page file
+    without app.py; a live server (app.py calls st.navigation) does not. Mirror the server."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class ServerLikePagesManager(PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    app_test.PagesManager = ServerLikePagesManager
+
+
+def apptest_rerun(reruns: int) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    _server_like_navigation()
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    for k, v in BIG.items():
+        at.query_params[k] = v
+    t0 = time.perf_counter()
+    at.run()
+    cold = time.perf_counter() - t0
+    assert not at.exception, [e.message for e in at.exception]
+    n_runs = len(at.dataframe[0].value) if at.dataframe else 0
+    print(f"AppTest: Playground with {n_runs} optimizers × {BIG['steps']} steps")
+    print(f"  cold first run (simulate, contour grid, figures): {cold:.3f} s")
+
+    plain = []
+    for _ in range(reruns):
+        t0 = time.perf_counter()
+        at.run()
+        plain.append(time.perf_counter() - t0)
+        assert not at.exception
+    moved = []
+    for i in range(reruns):
+        at.slider(key="pg_t").set_value(100 + 37 * i)
+        t0 = time.perf_counter()
+        at.run()
+        moved.append(time.perf_counter() - t0)
+        assert not at.exception
+    med_plain, med_moved = statistics.median(plain), statistics.median(moved)
+    print("  plain rerun   samples: " + " ".join(f"{x:.3f}" for x in plain))
+    print("  step-t rerun  samples: " + " ".join(f"{x:.3f}" for x in moved))
+    worst = max(med_plain, med_moved)
+    print(f"  median rerun {med_plain:.3f} s, after moving step t {med_moved:.3f} s "
+          f"(target ≤ {RERUN_TARGET} s): {'PASS' if worst <= RERUN_TARGET else 'MISS'}")
+
+    for c in at.get("plotly_chart"):
+        spec = json.loads(c.proto.spec)
+        frames = len(json.dumps(spec.get("frames", [])))
+        title = (spec["layout"].get("title") or {}).get("text", "?")
+        print(f"  chart {title[:48]!r}: {len(c.proto.spec) / 1024:.0f} KiB JSON "
+              f"({len(spec.get('frames', []))} frames, {frames / 1024:.0f} KiB of it)")
+    return worst
+
+
+# ----------------------------------------------------------------------------- 2. browser
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("streamlit exited early")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return proc, url
+        except OSError:
+            time.sleep(0.25)
+    stop_server(proc)
+    raise RuntimeError("streamlit did not become healthy")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+
+ALL_CHARTS_SHOW = r"""(eta) => {
+    const plots = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'));
+    if (plots.length < 3) return false;
+    // "η=0.01" must not match the old "η=0.015": the value has to end there
+    const needle = 'η=' + eta;
+    const hit = (txt) => {
+        for (let i = txt.indexOf(needle); i >= 0; i = txt.indexOf(needle, i + 1)) {
+            if (!/[0-9.e]/.test(txt.charAt(i + needle.length))) return true;
+        }
+        return false;
+    };
+    const ok = plots.every(p => Array.from(p.querySelectorAll('.legendtext'))
+                                     .some(t => hit(t.textContent)));
+    return ok ? performance.now() - window.__t0 : false;
+}"""
+
+
+def browser_latency(page, url: str, samples: int, label: str) -> float:
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_function(
+        """() => document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot '
+                                           + '.legendtext').length > 0
+                 && document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')
+                    .length >= 3
+                 && !document.querySelector('[data-testid="stStatusWidget"]')""",
+        timeout=180_000)
+    page.wait_for_timeout(1500)
+    slider = page.locator('[data-testid="stSlider"]',
+                          has_text="learning rate η").locator('input[type="range"]').first
+    slider.focus()
+    times = []
+    for i in range(samples):
+        before = slider.get_attribute("aria-valuetext") or ""
+        page.evaluate("window.__t0 = performance.now()")
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(
+            "(b) => { const s = document.activeElement; "
+            "return s && s.getAttribute('aria-valuetext') !== b; }", arg=before, timeout=30_000)
+        eta = slider.get_attribute("aria-valuetext")
+        ms = page.wait_for_function(ALL_CHARTS_SHOW, arg=eta, polling="raf",
+                                    timeout=120_000).json_value()
+        times.append(ms / 1000)
+        print(f"  {label} sample {i + 1}: η {before} → {eta}: {ms / 1000:.3f} s", flush=True)
+        page.wait_for_timeout(400)
+        slider.focus()
+    med = statistics.median(times)
+    print(f"  {label}: median {med:.3f} s over {len(times)} changes "
+          f"(target ≤ {BROWSER_TARGET} s): {'PASS' if med <= BROWSER_TARGET else 'MISS'}")
+    return med
+
+
+def browser(samples: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        print(f"browser: {CHROMIUM} not found (apt-get install chromium) — skipped")
+        return
+    proc, url = start_server()
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = b.new_page(viewport={"width": 1600, "height": 1000})
+                print("Browser: widget change → all three charts redrawn with the new η")
+                browser_latency(page, url + "/", samples, "default scene (4 × 150)")
+                query = "&".join(f"{k}={v}" for k, v in BIG.items())
+                browser_latency(page, url + "/?" + query, samples, "8 optimizers × 500")
+            finally:
+                b.close()
+    finally:
+        stop_server(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=9, help="browser widget changes (≥ 7)")
+    ap.add_argument("--reruns", type=int, default=9, help="AppTest reruns per median")
+    ap.add_argument("--skip-browser", action="store_true")
+    args = ap.parse_args()
+    import torch
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    apptest_rerun(args.reruns)
+    if not args.skip_browser:
+        browser(max(args.samples, 1))
+
+
+if __name__ == "__main__":
+    main()
