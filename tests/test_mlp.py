@@ -1,0 +1,483 @@
+"""Tests of the MLP lab core (``adamem_core.mlp``): datasets, models, limits, and ``train``."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adamem_core.mlp import (
+    DATASETS, LIMITS, Dataset, RunRecord, batch_indices, build_mlp, clamp_config,
+    estimate_seconds, make_dataset, pick_device, runs_to_dataframe, train,
+)
+from adamem_core.optim import OPTIMIZERS
+from adamem_core.specs import OptimizerSpec
+
+LR = {"sgd": 0.3, "adamw": 0.02}      # a sensible step size per family on standardised moons
+
+
+def spec_for(name: str, **hyper) -> OptimizerSpec:
+    return OptimizerSpec(name, LR[OPTIMIZERS[name].family], **hyper)
+
+
+@pytest.fixture(scope="module")
+def moons() -> Dataset:
+    return make_dataset("moons", n=200, noise=0.15, seed=0)
+
+
+@pytest.fixture(scope="module")
+def all_runs(moons) -> list[RunRecord]:
+    """Every registered optimizer, 200 full-batch steps, one train() call."""
+    specs = [spec_for(n) for n in OPTIMIZERS]
+    return train(moons, (16,), "tanh", specs, 200, seed=0, device="cpu")
+
+
+def assert_runs_equal(a: RunRecord, b: RunRecord) -> None:
+    for f in ("loss", "train_acc", "test_acc", "grad_norm", "beta", "model_beta",
+              "effective_momentum"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert a.diverged_at == b.diverged_at
+
+
+# ============================================================================= datasets
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_dataset_shapes_and_standardisation(name):
+    info = DATASETS[name]
+    n = 300 if name != "digits" else 400
+    ds = make_dataset(name, n=n, seed=3)
+    assert ds.n_train + ds.n_test == n
+    assert ds.n_test == pytest.approx(0.25 * n, abs=1)
+    assert ds.X_train.shape == (ds.n_train, info.n_features) == (ds.n_train, ds.n_features)
+    assert ds.X_test.shape == (ds.n_test, ds.n_features)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.is_2d == info.is_2d and ds.n_classes == info.n_classes
+    assert set(np.unique(ds.y_train)) == set(range(ds.n_classes))
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-5)
+    sd = ds.X_train.std(axis=0)
+    const = sd == 0                       # digits' blank border pixels: left at 0, not NaN
+    assert const.sum() < ds.n_features and np.all(ds.X_train[:, const] == 0)
+    np.testing.assert_allclose(sd[~const], 1.0, rtol=1e-4)
+    # standardisation fitted on the training part only: the test part is not exactly 0/1
+    assert np.abs(ds.X_test.mean(axis=0)).max() > 1e-4
+    np.testing.assert_allclose(ds.to_standard(ds.to_original(ds.X_test)), ds.X_test, atol=1e-5)
+    with pytest.raises(ValueError):
+        ds.X_train[0, 0] = 1.0                              # read-only: safe to cache/share
+
+
+def test_dataset_split_is_seeded():
+    a, b = make_dataset("spiral", n=200, seed=5), make_dataset("spiral", n=200, seed=5)
+    c = make_dataset("spiral", n=200, seed=6)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.X_train, c.X_train)
+    # the split itself depends on the seed (digits' pool is fixed, so only the split varies)
+    d1, d2 = make_dataset("digits", seed=0), make_dataset("digits", seed=1)
+    assert not np.array_equal(d1.y_test, d2.y_test)
+
+
+def test_digits_and_2d_metadata():
+    d = make_dataset("digits")
+    assert (d.n_features, d.n_classes, d.is_2d) == (64, 10, False)
+    assert d.n_train + d.n_test == 1797
+    assert d.images_test.shape == (d.n_test, 8, 8)
+    np.testing.assert_allclose(d.images_test.reshape(d.n_test, 64),
+                               d.to_original(d.X_test), atol=1e-3)
+    assert d.bounds is None
+    for name in ("spiral", "xor"):
+        ds = make_dataset(name, n=100)
+        assert (ds.n_features, ds.n_classes, ds.is_2d) == (2, 2, True)
+        assert np.bincount(ds.y_train).min() > 20              # both classes present
+    blobs = make_dataset("blobs", n=200, n_classes=5)
+    assert blobs.n_classes == 5 and set(np.unique(blobs.y_train)) == set(range(5))
+
+
+def test_dataset_noise_changes_points():
+    a = make_dataset("xor", n=200, noise=0.0, seed=1)
+    b = make_dataset("xor", n=200, noise=0.3, seed=1)
+    assert not np.allclose(a.to_original(a.X_train), b.to_original(b.X_train))
+    # noiseless XOR: the label is the XOR of the signs
+    X = a.to_original(a.X_train)
+    np.testing.assert_array_equal(a.y_train, (X[:, 0] * X[:, 1] < 0).astype(int))
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(name="moons", n=5), "n"),
+    (dict(name="moons", n=10**6), "n"),
+    (dict(name="moons", n=100.5), "n"),
+    (dict(name="moons", noise=-0.1), "noise"),
+    (dict(name="circles", noise=float("nan")), "noise"),
+    (dict(name="moons", test_fraction=0.9), "test_fraction"),
+    (dict(name="moons", seed=-1), "seed"),
+    (dict(name="moons", n_classes=3), "n_classes"),
+    (dict(name="blobs", n_classes=9), "n_classes"),
+    (dict(name="mnist"), "name"),
+])
+def test_dataset_validation_names_the_parameter(kwargs, field):
+    with pytest.raises(ValueError, match=rf"\b{field}\b"):
+        make_dataset(**kwargs)
+
+
+def test_grid_covers_the_data_in_original_units(moons):
+    gx, gy, pts = moons.grid(30)
+    assert gx.shape == gy.shape == (30,) and pts.shape == (900, 2)
+    raw = moons.to_original(np.vstack([moons.X_train, moons.X_test]))
+    assert gx[0] < raw[:, 0].min() and gx[-1] > raw[:, 0].max()
+    assert gy[0] < raw[:, 1].min() and gy[-1] > raw[:, 1].max()
+    # row-major: point k = (gx[k % 30], gy[k // 30])
+    np.testing.assert_allclose(moons.to_original(pts[31]), [gx[1], gy[1]], rtol=1e-5)
+    with pytest.raises(ValueError, match="2-D"):
+        make_dataset("digits", n=100).grid(10)
+
+
+# ============================================================================= models
+def test_build_mlp_structure_and_seed():
+    m = build_mlp(2, (8, 16), 3, "gelu", seed=4)
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert isinstance(m[1], torch.nn.GELU)
+    assert m(torch.zeros(5, 2)).shape == (5, 3)
+    state = torch.random.get_rng_state()
+    a, b, c = (build_mlp(2, (8, 16), 3, "gelu", seed=s) for s in (4, 4, 5))
+    assert torch.equal(torch.random.get_rng_state(), state)     # global RNG untouched
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a[0].weight, c[0].weight)
+
+
+@pytest.mark.parametrize("args, field", [
+    (dict(hidden=(200,)), r"hidden\[0\]"),
+    (dict(hidden=(8, 2)), r"hidden\[1\]"),
+    (dict(hidden=(8, 8, 8, 8)), "hidden"),
+    (dict(hidden=()), "hidden"),
+    (dict(activation="sigmoid"), "activation"),
+    (dict(n_in=0), "n_in"),
+    (dict(n_out=1), "n_out"),
+])
+def test_build_mlp_validation_names_the_field(args, field):
+    kw = dict(n_in=2, hidden=(8,), n_out=2, activation="tanh", seed=0) | args
+    with pytest.raises(ValueError, match=field):
+        build_mlp(**kw)
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pick_device("cuda")
+
+
+# ============================================================================= limits
+def test_clamp_config_clamps_with_notices(moons):
+    specs = [spec_for("am_sgd")] * 10
+    cfg, notes = clamp_config(moons, (500, 2, 8, 8, 8), specs, 100_000, batch_size=10_000,
+                              boundary_every=1, grid=500)
+    text = "\n".join(notes)
+    assert cfg.hidden == (LIMITS.max_width, LIMITS.min_width, 8)
+    assert len(cfg.specs) == LIMITS.max_specs
+    assert cfg.steps <= LIMITS.max_steps
+    assert "steps reduced from 100000 to" in text
+    assert "under 10 s" in text
+    assert "width of hidden layer 1 reduced from 500 to 128" in text
+    assert "hidden layers reduced from 5 to 3" in text
+    assert cfg.batch_size is None and "full batch" in text
+    assert cfg.grid == LIMITS.max_grid
+    assert cfg.steps / cfg.boundary_every <= LIMITS.max_snapshots
+    assert cfg.estimated_seconds <= LIMITS.time_budget_s * 1.05
+    # a request inside the limits is left alone, without notices
+    cfg2, notes2 = clamp_config(moons, (16,), [spec_for("am_sgd")], 200)
+    assert notes2 == [] and cfg2.steps == 200 and cfg2.hidden == (16,)
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(steps=0), "steps"), (dict(steps=2.5), "steps"), (dict(batch_size=0), "batch_size"),
+    (dict(record_every=0), "record_every"), (dict(specs=[]), "specs"),
+    (dict(specs=["am_sgd"]), r"specs\[0\]"), (dict(hidden=()), "hidden"),
+    (dict(boundary_every=0), "boundary_every"),
+])
+def test_train_validation_names_the_parameter(moons, kw, field):
+    args = dict(hidden=(8,), activation="tanh", specs=[spec_for("sgd")], steps=5) | kw
+    with pytest.raises(ValueError, match=field):
+        train(moons, **args)
+
+
+def test_train_enforces_the_limits_server_side(moons):
+    runs = train(moons, (8,), "tanh", [spec_for("sgd")] * 9, 10**7,
+                 should_stop=lambda: True)                 # stop at once: check the config only
+    assert len(runs) == LIMITS.max_specs
+    assert runs[0].planned_steps <= LIMITS.max_steps
+    assert any("steps reduced from 10000000" in n for n in runs[0].notices)
+    assert runs[0].steps == 0 and runs[0].stopped_early
+
+
+def test_estimate_grows_with_the_work(moons):
+    s = [spec_for("am_sgd")]
+    small = estimate_seconds(moons, (8,), s, 100)
+    assert estimate_seconds(moons, (8,), s, 200) == pytest.approx(2 * small, rel=0.05)
+    assert estimate_seconds(moons, (128, 128), s, 100) > small
+    assert estimate_seconds(moons, (8,), [spec_for("am_adamw")], 100) > small
+
+
+# ============================================================================= training
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizer_lowers_the_loss(all_runs, name):
+    run = next(r for r in all_runs if r.spec.name == name)
+    assert run.diverged_at is None and run.steps == 200
+    assert np.isfinite(run.loss).all()
+    assert run.loss[-1] < 0.8 * run.loss[0], (name, run.loss[0], run.loss[-1])
+    assert run.final_loss < 0.8 * run.loss[0]
+    assert run.final_train_acc > 0.8
+
+
+def test_all_runs_start_from_identical_weights(all_runs, moons):
+    first = {r.spec.name: r.loss[0] for r in all_runs}
+    assert len(set(first.values())) == 1, first
+    # ... and that loss is the initial model's full-batch loss
+    m = build_mlp(2, (16,), 2, "tanh", seed=0)
+    with torch.no_grad():
+        l0 = F.cross_entropy(m(torch.tensor(moons.X_train)), torch.tensor(moons.y_train))
+    assert all_runs[0].loss[0] == pytest.approx(float(l0), rel=1e-6)
+    assert all_runs[0].train_acc[0] == pytest.approx(
+        float((m(torch.tensor(moons.X_train)).argmax(1).numpy() == moons.y_train).mean()))
+
+
+def test_identical_seeds_give_identical_runs(moons):
+    specs = [spec_for("am_sgd"), spec_for("am_adamw")]
+    kw = dict(batch_size=32, seed=7, boundary_every=10, grid=12)
+    a = train(moons, (8, 8), "relu", specs, 40, **kw)
+    b = train(moons, (8, 8), "relu", specs, 40, **kw)
+    for ra, rb in zip(a, b):
+        assert_runs_equal(ra, rb)
+        for (sa, pa), (sb, pb) in zip(ra.boundaries, rb.boundaries):
+            assert sa == sb and np.array_equal(pa, pb)
+    c = train(moons, (8, 8), "relu", specs, 40, **(kw | dict(seed=8)))
+    assert not np.array_equal(a[0].loss, c[0].loss)
+    assert a[0].loss[0] != c[0].loss[0]              # other initial weights
+
+
+def test_minibatch_runs_see_identical_batches(moons):
+    s = spec_for("am_adamw")
+    # the same spec twice: bitwise-equal runs only if they get the same batches
+    pair = train(moons, (8,), "tanh", [s, spec_for("sgd"), s], 30, batch_size=16, seed=2)
+    assert_runs_equal(pair[0], pair[2])
+    # and the batch stream does not depend on which other runs share the call
+    solo = train(moons, (8,), "tanh", [s], 30, batch_size=16, seed=2)
+    assert_runs_equal(pair[0], solo[0])
+    assert len(set(r.loss[0] for r in pair)) == 1
+    assert not np.allclose(pair[0].loss[:10], pair[0].loss[0])   # batches do change
+
+
+def test_batch_indices_stream():
+    a = batch_indices(10, 3, seed=1)
+    batches = [next(a) for _ in range(6)]                         # 3 batches per epoch
+    epoch = torch.cat(batches[:3])
+    assert len(set(epoch.tolist())) == 9                          # no repeats within an epoch
+    b = batch_indices(10, 3, seed=1)
+    assert all(torch.equal(x, next(b)) for x in batches)
+
+
+def test_train_matches_a_plain_loop(moons):
+    """train() runs the registered optimizer unchanged: AM-AdamW (per-tensor β, real tensors)
+    equals a hand-written loop; AM-SGD (given one flat parameter) agrees to rounding."""
+    X, y = torch.tensor(moons.X_train), torch.tensor(moons.y_train)
+    for spec, rtol in ((spec_for("am_adamw"), 1e-6), (spec_for("am_sgd"), 1e-4)):
+        model = build_mlp(2, (8,), 2, "tanh", seed=0)
+        opt = spec.make(model.parameters())
+        losses, betas = [], []
+        for _ in range(40):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            betas.append(opt.last_stats["beta"].numpy())
+        run = train(moons, (8,), "tanh", [spec], 40, seed=0)[0]
+        np.testing.assert_allclose(run.loss, losses, rtol=rtol, err_msg=spec.name)
+        np.testing.assert_allclose(run.beta, np.array(betas), rtol=rtol, atol=1e-6,
+                                   err_msg=spec.name)
+
+
+def test_per_tensor_beta_shape(all_runs):
+    by = {r.spec.name: r for r in all_runs}
+    names = ["0.weight", "0.bias", "2.weight", "2.bias"]
+    for n in ("am_adamw", "adamw"):
+        r = by[n]
+        assert r.beta.shape == r.model_beta.shape == r.effective_momentum.shape == (200, 4)
+        assert r.layer_names == names and r.per_tensor_beta
+    assert np.all(by["adamw"].beta == 0.9)                       # the fixed β₁
+    assert np.isfinite(by["adamw"].model_beta).all()            # ... and what AM would pick
+    a = by["am_adamw"].beta
+    assert np.all((a >= 0) & (a <= 0.9)) and a.std() > 0
+
+
+def test_six_tensors_for_two_hidden_layers(moons):
+    r = train(moons, (8, 8), "tanh", [spec_for("am_adamw")], 10)[0]
+    assert r.beta.shape == (10, 6) and len(r.layer_names) == 6
+    assert list(r.to_dataframe().columns[-6:]) == [f"beta[{n}]" for n in r.layer_names]
+
+
+def test_am_sgd_beta_is_a_scalar_in_range(moons, all_runs):
+    r = train(moons, (16,), "tanh", [spec_for("am_sgd", beta_max=0.7)], 100)[0]
+    assert r.beta.shape == (100,) and not r.per_tensor_beta
+    assert np.all((r.beta >= 0) & (r.beta <= 0.7))
+    assert r.beta[0] == 0.0                                       # d_0 = g_0
+    assert r.beta.max() > 0.1                                     # it adapts
+    np.testing.assert_allclose(r.effective_momentum, (r.beta + 0.1) / 1.1, rtol=1e-6)
+    by = {x.spec.name: x for x in all_runs}
+    assert np.all(by["sgd_ema"].beta == 0.9) and np.all(by["sgd"].beta == 0.0)
+    assert np.isfinite(by["sgd_ema"].model_beta).all()
+    for n in ("torch_sgd", "torch_adamw"):                        # no last_stats
+        assert np.all(by[n].beta == 0.9) and np.isnan(by[n].model_beta).all()
+
+
+@pytest.mark.parametrize("callback_every", [1, 50])
+def test_divergence_is_marked_and_does_not_stop_the_others(moons, callback_every):
+    # ReLU + lr 1e6: the loss overflows to NaN within a few steps
+    specs = [OptimizerSpec("sgd", 1e6), spec_for("am_sgd"), spec_for("am_adamw")]
+    runs = train(moons, (16,), "relu", specs, 60, callback=lambda s, r: None,
+                 callback_every=callback_every, boundary_every=5, grid=8, diverge_loss=None)
+    bad, *good = runs
+    k = bad.diverged_at
+    assert k is not None and 0 < k < 60
+    assert np.isfinite(bad.loss[:k]).all() and not np.isfinite(bad.loss[k])
+    for a in (bad.loss, bad.grad_norm, bad.beta, bad.train_acc, bad.test_acc):
+        assert np.isnan(a[k + 1:]).all()
+    assert all(s < k for s, _ in bad.boundaries)
+    assert math.isnan(bad.final_loss) and bad.confusion is None
+    for r in good:
+        assert r.diverged_at is None and r.steps == 60
+        assert np.isfinite(r.loss).all() and np.isfinite(r.beta).all()
+        assert math.isfinite(r.final_loss)
+
+
+def test_divergence_detection_does_not_depend_on_sync_cadence(moons):
+    specs = [OptimizerSpec("am_adamw", 1e3), spec_for("am_sgd")]
+    a = train(moons, (16,), "tanh", specs, 40, callback=lambda s, r: None, callback_every=1)
+    b = train(moons, (16,), "tanh", specs, 40)
+    assert a[0].diverged_at is not None
+    for ra, rb in zip(a, b):
+        assert_runs_equal(ra, rb)
+
+
+def test_a_huge_finite_loss_counts_as_diverged(moons):
+    # tanh saturates: with lr 1e6 the loss stays finite (~1e6) but the run is wrecked
+    runs = train(moons, (16,), "tanh", [OptimizerSpec("sgd", 1e6)], 30)
+    assert runs[0].diverged_at == 1 and runs[0].loss[1] > 1e4
+    lenient = train(moons, (16,), "tanh", [OptimizerSpec("sgd", 1e6)], 30, diverge_loss=None)
+    assert lenient[0].diverged_at is None and np.isfinite(lenient[0].loss).all()
+    with pytest.raises(ValueError, match="diverge_loss"):
+        train(moons, (16,), "tanh", [OptimizerSpec("sgd", 1e6)], 30, diverge_loss=-1)
+
+
+def test_should_stop_truncates_consistently(moons):
+    polls = []
+
+    def stop():
+        polls.append(1)
+        return len(polls) > 23
+
+    specs = [spec_for("am_sgd"), spec_for("am_adamw"), spec_for("torch_sgd")]
+    runs = train(moons, (8,), "tanh", specs, 500, should_stop=stop, boundary_every=10, grid=10)
+    for r in runs:
+        assert r.steps == 23 and r.planned_steps == 500 and r.stopped_early
+        assert r.progress == pytest.approx(23 / 500)
+        assert all(len(a) == 23 for a in (r.loss, r.train_acc, r.test_acc, r.grad_norm,
+                                          r.beta, r.model_beta, r.effective_momentum))
+        assert np.isfinite(r.loss).all() and math.isfinite(r.final_loss)
+        assert [s for s, _ in r.boundaries] == [0, 10, 20, 23]
+
+
+def test_callback_reports_progress(moons):
+    seen = []
+
+    def cb(step, runs):
+        seen.append((step, [r.steps for r in runs], [r.finished for r in runs],
+                     runs[0].progress, float(runs[1].loss[-1])))
+
+    specs = [spec_for("am_sgd"), spec_for("adamw")]
+    final = train(moons, (8,), "tanh", specs, 35, callback=cb, callback_every=10)
+    assert [s[0] for s in seen] == [10, 20, 30, 35]
+    assert [s[1] for s in seen] == [[10, 10], [20, 20], [30, 30], [35, 35]]
+    assert [s[2] for s in seen] == [[False] * 2] * 3 + [[True] * 2]
+    assert [s[3] for s in seen] == [10 / 35, 20 / 35, 30 / 35, 1.0]
+    assert seen[1][4] == final[1].loss[19]          # partial records hold the final values
+    assert all(r.finished for r in final)
+
+
+def test_record_every_controls_the_accuracy_evaluations(moons):
+    r = train(moons, (8,), "tanh", [spec_for("sgd")], 23, record_every=5)[0]
+    np.testing.assert_array_equal(r.eval_steps, [0, 5, 10, 15, 20, 22])
+    assert np.isfinite(r.loss).all() and np.isfinite(r.grad_norm).all()
+    auto = train(moons, (8,), "tanh", [spec_for("sgd")], 300)[0]
+    assert len(auto.eval_steps) == pytest.approx(100, abs=2)
+
+
+def test_decision_boundary_snapshots(moons):
+    runs = train(moons, (8,), "tanh", [spec_for("am_sgd"), spec_for("sgd")], 30,
+                 boundary_every=10, grid=25)
+    for r in runs:
+        assert [s for s, _ in r.boundaries] == [0, 10, 20, 30]
+        for _, p in r.boundaries:
+            assert p.shape == (25, 25) and p.dtype == np.float32
+            assert np.all((p >= 0) & (p <= 1))
+        assert r.grid_x.shape == r.grid_y.shape == (25,)
+    np.testing.assert_array_equal(runs[0].boundaries[0][1], runs[1].boundaries[0][1])
+    assert not np.array_equal(runs[0].boundaries[-1][1], runs[1].boundaries[-1][1])
+    blobs = make_dataset("blobs", n=150, n_classes=3)
+    r = train(blobs, (8,), "relu", [spec_for("am_adamw")], 5, grid=20)[0]
+    assert [s for s, _ in r.boundaries] == [5]                    # only the final one
+    p = r.boundaries[0][1]
+    assert p.shape == (20, 20, 3)
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_digits_confusion_and_misclassified():
+    ds = make_dataset("digits", n=500, seed=0)
+    r = train(ds, (32,), "relu", [spec_for("am_adamw")], 60)[0]
+    assert r.confusion.shape == (10, 10)
+    assert r.confusion.sum() == ds.n_test
+    assert np.trace(r.confusion) / ds.n_test == pytest.approx(r.final_test_acc)
+    assert r.final_test_acc > 0.7
+    assert r.boundaries == [] and r.grid_x is None
+    assert len(r.misclassified) == min(16, ds.n_test - np.trace(r.confusion))
+    assert np.all(r.misclassified < ds.n_test)
+
+
+def test_dataframe_export(all_runs):
+    df = runs_to_dataframe(all_runs[:3])
+    assert len(df) == 3 * 200
+    assert {"run", "step", "optimizer", "loss", "beta", "test_acc"} <= set(df.columns)
+    assert df.to_csv(index=False).startswith("run,step,optimizer")
+
+
+def test_threads_restored_and_global_rng_untouched(moons):
+    before_threads, before_rng = torch.get_num_threads(), torch.random.get_rng_state()
+    train(moons, (8,), "tanh", [spec_for("sgd")], 5, batch_size=16)
+    assert torch.get_num_threads() == before_threads
+    assert torch.equal(torch.random.get_rng_state(), before_rng)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(moons):
+    specs = [spec_for("am_sgd"), spec_for("am_adamw"), spec_for("torch_adamw")]
+    cpu = train(moons, (16, 16), "tanh", specs, 50, device="cpu", boundary_every=25, grid=10)
+    gpu = train(moons, (16, 16), "tanh", specs, 50, device="cuda", boundary_every=25, grid=10)
+    for a, b in zip(cpu, gpu):
+        assert b.device.startswith("cuda")
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-3, atol=1e-5)
+        assert a.beta.shape == b.beta.shape
+        assert [s for s, _ in a.boundaries] == [s for s, _ in b.boundaries]
+
+
+def test_doc_example_runs():
+    ds = make_dataset("moons", n=200, noise=0.2, seed=0)
+    runs = train(ds, (16,), "tanh", [OptimizerSpec("am_sgd", 0.3)], steps=50)
+    assert runs[0].loss.shape == (50,)
+    assert copy.deepcopy(runs[0]).label.startswith("AM-SGD")
