@@ -160,23 +160,38 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
     bound = DIVERGENCE_BOUND * max(xb - xa, yb - ya, 1e-12)
 
     k = _Runs(specs)
-    lr_c, lam_c = _col(k.lr), _col(k.lam)
-    wdc_c = _col(k.wd_coupled) if k.wd_coupled.any() else None
-    decay_c = _col(1.0 - k.lr * k.wd_decoupled)
-    b2_c, omb2_c, eps_c = _col(k.beta2), _col(1.0 - k.beta2), _col(k.eps)
-    adam_c, tsgd_c, nest_c = _col(k.adam), _col(k.torch_sgd), _col(k.nesterov)
-    mom_c = _col(np.nan_to_num(k.fixed))
+    # Per-run constants, pre-broadcast to the (R, 2) shape of the iterates (same-shape NumPy
+    # operations are cheaper than broadcasting ones; the values are the same).
+    def full(v: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(_col(np.asarray(v, dtype=np.float64)), (R, 2)))
+
+    lr_c, lam_c = full(k.lr), full(k.lam)
+    wdc_c = full(k.wd_coupled) if k.wd_coupled.any() else None
+    decay_c = full(1.0 - k.lr * k.wd_decoupled) if k.wd_decoupled.any() else None
+    any_adam = bool(k.adam.any())
+    # The preconditioner of every run in one call: on the SGD paths the gradient is masked out
+    # of v (v stays 0), ε = 1 and β₁max → 0, which make P = (0 + 1)·1 = 1 exactly.
+    adam_m = full(k.adam)
+    b2_c, omb2_c = full(k.beta2), full(1.0 - k.beta2)
+    eps_c = full(k.eps)
+    bc1_max = np.where(k.adam, k.beta_max, 0.0)
+    tsgd_c, not_nest_c = full(k.torch_sgd).astype(bool), full(~k.nesterov).astype(bool)
+    mom_c = full(np.nan_to_num(k.fixed))
+    fixed = np.nan_to_num(k.fixed)
     any_exact, any_nest, any_tsgd = k.exact.any(), k.nesterov.any(), k.torch_sgd.any()
-    init_g = _col(~k.adam)           # d_0 = g_0 on the SGD paths, 0 (AdamW's m_0) otherwise
-    ones = np.ones((R, 2))
+    any_fixed = bool((~k.adaptive).any())
+    init_g = full(~k.adam).astype(bool)   # d_0 = g_0 on the SGD paths, 0 (AdamW's m_0) otherwise
+    ones = np.ones((R, 2))   # P on the SGD paths
 
     x = np.tile(x0, (R, 1))
     d = np.zeros((R, 2))
     v = np.zeros((R, 2))
+    P = ones
     prod = np.ones(R)
     alive = np.ones(R, dtype=bool)
-    all_alive = True
+    all_alive = any_alive = True
     quick_bound = bound - np.abs(x0).max()          # |x|∞ below this ⇒ every run in bound
+    qb2 = quick_bound * quick_bound if quick_bound > 0 else -1.0
     wd_dec = k.wd_decoupled if k.wd_decoupled.any() else 0.0
     diverged_at: list[int | None] = [None] * R
     f_prev = None
@@ -188,49 +203,63 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
             f = np.asarray(landscape.value(x), dtype=np.float64)
             if f.shape != (R,):
                 f = np.broadcast_to(f, (R,))
-            # cheap test on the whole batch first; per-run only when something is off
-            if not (np.abs(f).max() <= 1e100 and np.abs(x).max() <= quick_bound):
+            # cheap test on the whole batch first (Σf² ≤ 1e200 ⇒ every |f| ≤ 1e100, Σx² ≤ b² ⇒
+            # every |x| ≤ b; NaN fails both); the exact per-run test only when it fails
+            xf = x.reshape(-1)
+            if not (f @ f <= 1e200 and xf @ xf <= qb2):
                 ok = (np.abs(f) <= 1e100) & (np.abs(x - x0).max(axis=1) <= bound)
                 for i in np.flatnonzero(alive & ~ok):
                     diverged_at[i] = t
                 alive &= ok
-                all_alive = bool(alive.all())
+                all_alive, any_alive = bool(alive.all()), bool(alive.any())
                 x = np.where(_col(alive), x, np.nan)
                 f = np.where(alive, f, np.nan)
             rec["x"].append(x)
             rec["f"].append(f)
-            if t == T or not alive.any():
+            if t == T or not any_alive:
                 break
             g = np.asarray(landscape.grad(x), dtype=np.float64)
             if wdc_c is not None:
                 g = g + wdc_c * x
             if t == 0:
                 d = np.where(init_g, g, 0.0)
-            v = v * b2_c + (g * g) * omb2_c
-            bc1 = model.bias_correction1(k.beta_max, prod)
-            P = np.where(adam_c, model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1)), ones)
+            if any_adam:
+                gm = g * adam_m
+                v = v * b2_c + (gm * gm) * omb2_c
+                bc1 = model.bias_correction1(bc1_max, prod)
+                P = model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1))
             parts = model.adamw_parts(g, d, P, lam_c, wd_dec, x, dim=-1)
             gap = None   # the taylor gap η⟨g, d⟩_{P⁻¹}, or the measured f(x_{t−1}) − f(x_t)
             if any_exact and t > 0:
                 gap = np.where(k.exact, f_prev - f, k.lr * parts[0])
             terms = model.combine([parts], [k.lr], [k.lr], gap, k.beta_max)
-            beta = np.where(k.adaptive, terms.beta, k.fixed)
+            beta = np.where(k.adaptive, terms.beta, fixed) if any_fixed else terms.beta
             a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_c, P)
-            if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g
-                a_c, b_c = np.where(tsgd_c, mom_c if t > 0 else 0.0, a_c), np.where(tsgd_c, 1.0, b_c)
+            if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g (a_c, b_c are fresh arrays)
+                np.copyto(a_c, mom_c if t > 0 else 0.0, where=tsgd_c)
+                np.copyto(b_c, 1.0, where=tsgd_c)
             rec["g"].append(g)
             rec["d"].append(d)
             d = a_c * d + b_c * g
-            step_dir = np.where(nest_c, a_c * d + b_c * g, d) if any_nest else d
-            x = x * decay_c - lr_c * (step_dir / P)
+            if any_nest:   # the look-ahead a d_{t+1} + b g_t on the Nesterov rows
+                step_dir = a_c * d + b_c * g
+                np.copyto(step_dir, d, where=not_nest_c)
+            else:
+                step_dir = d
+            if any_adam:
+                step_dir = step_dir / P
+            x = (x if decay_c is None else x * decay_c) - lr_c * step_dir
             if not all_alive:
                 x = np.where(_col(alive), x, np.nan)
             prod = prod * beta
             f_prev = f
-            for key, val in (("P", P), ("beta", beta), ("model_beta", terms.beta),
-                             ("unclipped", terms.unclipped), ("numerator", terms.numerator),
-                             ("denominator", terms.denominator), ("gap", terms.gap)):
-                rec[key].append(val)
+            rec["P"].append(P)
+            rec["beta"].append(beta)
+            rec["model_beta"].append(terms.beta)
+            rec["unclipped"].append(terms.unclipped)
+            rec["numerator"].append(terms.numerator)
+            rec["denominator"].append(terms.denominator)
+            rec["gap"].append(terms.gap)
     n_done = len(rec["g"])             # steps actually computed (< T when every run stopped)
     X = np.full((T + 1, R, 2), np.nan)
     F = np.full((T + 1, R), np.nan)
