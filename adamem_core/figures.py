@@ -37,6 +37,7 @@ Public functions::
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -676,9 +677,66 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
             for idx in layout_of:
                 data.extend(_state_at(idx, k))
             frames.append({"data": data, "traces": animated, "name": str(k)})
-        fig.frames = frames        # plain dicts: validated once, here
+        fig = LazyFramesFigure.wrap(fig, frames)
         _animation_controls(fig, th, ks, t, speed_ms)
     return fig
+
+
+class LazyFramesFigure(go.Figure):
+    """A ``go.Figure`` whose animation frames stay plain dicts until someone reads ``.frames``.
+
+    Building thousands of validated ``go.Scatter`` objects for the frames costs about a second;
+    the browser only needs the JSON. ``to_dict`` (used by ``to_json``, ``to_html`` and
+    ``st.plotly_chart``) emits the raw frames directly; reading ``fig.frames`` validates them
+    once, on demand (tests do; the pages don't)."""
+
+    @classmethod
+    def wrap(cls, fig: go.Figure, frames: list[dict]) -> "LazyFramesFigure":
+        out = cls(fig)
+        out._lazy_frames = frames
+        return out
+
+    def _materialise(self) -> None:
+        lazy = self.__dict__.get("_lazy_frames")
+        if lazy is not None:
+            self.__dict__["_lazy_frames"] = None
+            go.Figure.frames.fset(self, lazy)
+
+    @property
+    def frames(self):  # type: ignore[override]
+        self._materialise()
+        return go.Figure.frames.fget(self)
+
+    @frames.setter
+    def frames(self, value):  # type: ignore[override]
+        self.__dict__["_lazy_frames"] = None
+        go.Figure.frames.fset(self, value)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        lazy = self.__dict__.get("_lazy_frames")
+        if lazy is not None:
+            d["frames"] = [{**f, "data": [{k: _typed(v) for k, v in tr.items()}
+                                          for tr in f["data"]]} for f in lazy]
+        return d
+
+
+_JS_TYPES = {"f8": "f8", "f4": "f4", "i1": "i1", "u1": "u1", "i2": "i2", "u2": "u2",
+             "i4": "i4", "u4": "u4"}
+
+
+def _typed(v: Any) -> Any:
+    """NumPy arrays as plotly.js typed-array specs (base64), as validated figures send them."""
+    if not isinstance(v, np.ndarray) or v.size == 0 or v.dtype.kind not in "fiu":
+        return v
+    if v.dtype.str[1:] not in _JS_TYPES:       # int64 / uint64: plotly.js has no 64-bit ints
+        v = v.astype(np.float64 if v.dtype.kind == "f" else np.int32)
+    a = np.ascontiguousarray(v)
+    spec = {"dtype": _JS_TYPES[a.dtype.str[1:]],
+            "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        spec["shape"] = ", ".join(str(n) for n in a.shape)
+    return spec
 
 
 def _block_spans(lasts: Sequence[int], ks: list[int], T: int,

@@ -61,7 +61,14 @@ if last < 0:
     st.error(f"{tr.label} diverged at step {tr.diverged_at}: there is no step to inspect.")
     st.stop()
 if "is_t" not in st.session_state:
-    st.session_state["is_t"] = min(max(scene.t, 1), last)
+    if scene.t < scene.steps:      # the playground's step slider was moved: follow it
+        st.session_state["is_t"] = min(max(scene.t, 1), last)
+    else:                          # otherwise open on an early step where β was not clipped
+        r = tr.spec.resolved()
+        cap = float(r.get("beta_max", r.get("betas", (0.9,))[0]))
+        mb = tr.model_beta[1:last + 1]
+        inner = np.flatnonzero((mb > 0) & (mb < cap))
+        st.session_state["is_t"] = int(inner[0]) + 1 if inner.size else min(1, last)
 notice = None
 if st.session_state["is_t"] > last:
     notice = (f"{tr.label} " + (f"diverged at step {tr.diverged_at}" if tr.diverged_at is not None
