@@ -90,8 +90,10 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
         acc = acc_dtype(a.dtype)
         if weight is not None:
             a = a * weight
-        if dim is None:
-            return torch.dot(a.reshape(-1).to(acc), b.reshape(-1).to(acc))
+        if dim is None:   # (the optimizers' hot path: no-op conversions skipped)
+            a, b = a.reshape(-1), b.reshape(-1)
+            return torch.dot(a if a.dtype == acc else a.to(acc),
+                             b if b.dtype == acc else b.to(acc))
         return (a.to(acc) * b.to(acc)).sum(dim=dim)
     prod = a * b if weight is None else a * b * weight
     if dim is None:

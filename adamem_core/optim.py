@@ -244,7 +244,7 @@ class AMSGD(_AMBase):
                                "its gradient, or use loss_gap='taylor'")
         loss = self._closure_loss(closure)
 
-        groups, all_p, all_g, all_d, fresh = [], [], [], [], []
+        groups, all_p, all_g, all_d = [], [], [], []
         for group in self.param_groups:
             params, grads = self._gather(group)
             if not params:
@@ -270,11 +270,11 @@ class AMSGD(_AMBase):
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
-        gg, gd, dd = (torch.stack([s[k].to(device=device, dtype=torch.float64) for s in sums])
-                      for k in range(3))
+        gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
         lrs = [float(gr["lr"]) for gr, ps, _, _ in groups for _ in ps]
         lams = [float(gr["lam"]) for gr, ps, _, _ in groups for _ in ps]
-        if g0["beta_scope"] == "global":
+        scope_global = g0["beta_scope"] == "global"
+        if scope_global:
             if len(set(lrs)) == 1 and len(set(lams)) == 1:
                 terms = model.beta_sgd(gg.sum(), gd.sum(), dd.sum(), lrs[0], lams[0],
                                        g0["beta_max"], gap)
@@ -282,7 +282,6 @@ class AMSGD(_AMBase):
                 parts = [model.sgd_parts(a, b, c, lm) for a, b, c, lm in zip(gg, gd, dd, lams)]
                 terms = model.combine(parts, lrs, [lr / (1 + lm) for lr, lm in zip(lrs, lams)],
                                       gap, g0["beta_max"])
-            betas_model = [terms.beta] * len(all_p)
         else:
             lr_v = _per_tensor(lrs, device)
             lam_v = _per_tensor(lams, device)
@@ -290,34 +289,39 @@ class AMSGD(_AMBase):
                                  device)
             tgap = None if gap is None else self._split_gap(gap, lr_v * gd)
             terms = model.beta_sgd(gg, gd, dd, lr_v, lam_v, bmax_v, tgap)
-            betas_model = list(terms.beta.unbind(0))
 
-        # the β actually used: the model's, or the fixed one
+        # per group: the β used (the model's, or the fixed one: a 0-dim tensor, or one per
+        # tensor), then d ← (1−b)d + b·g with b = (1−β)/(1+λ) (model.direction_coefficients)
         used, i = [], 0
         for group, params, grads, dirs in groups:
-            for _ in params:
-                used.append(betas_model[i] if group["beta"] is None else
-                            _scalar(group["beta"], device))
-                i += 1
-
-        i = 0
-        for group, params, grads, dirs in groups:
             n = len(params)
-            lam = group["lam"]
-            coef_b = [model.direction_coefficients(b, lam)[1].to(d.dtype)
-                      for b, d in zip(used[i:i + n], dirs)]
+            if group["beta"] is not None:
+                beta = _scalar(group["beta"], device)
+            else:
+                beta = terms.beta if scope_global else terms.beta[i:i + n]
             i += n
+            used.append(beta if scope_global else beta.expand(n))
+            b = model.direction_coefficients(beta, group["lam"])[1]
+            cast: dict[torch.dtype, Any] = {}
+            coef_b = []
+            for k, d in enumerate(dirs):
+                if b.dim() == 0:
+                    if d.dtype not in cast:
+                        cast[d.dtype] = b.to(d.dtype)
+                    coef_b.append(cast[d.dtype])
+                else:
+                    coef_b.append(b[k].to(d.dtype))
             if _use_foreach(group["foreach"], params):
                 torch._foreach_lerp_(dirs, grads, coef_b)       # d ← a d + b g  (a = 1 − b)
                 step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
                 torch._foreach_add_(params, step_dirs, alpha=-group["lr"])
             else:
-                for p, g, d, b in zip(params, grads, dirs, coef_b):
-                    d.lerp_(g, b)
-                    p.add_(d.lerp(g, b) if group["nesterov"] else d, alpha=-group["lr"])
+                for p, g, d, bk in zip(params, grads, dirs, coef_b):
+                    d.lerp_(g, bk)
+                    p.add_(d.lerp(g, bk) if group["nesterov"] else d, alpha=-group["lr"])
 
-        beta_used = used[0] if g0["beta_scope"] == "global" else torch.stack(used)
-        lam_used = lams[0] if g0["beta_scope"] == "global" else _per_tensor(lams, device)
+        beta_used = used[0] if scope_global else torch.cat(used)
+        lam_used = lams[0] if scope_global else _per_tensor(lams, device)
         self.last_stats = {
             "beta": beta_used,
             "model_beta": terms.beta,
@@ -331,6 +335,32 @@ class AMSGD(_AMBase):
 
 
 # ============================================================================= AM-AdamW
+def _adamw_parts(g: torch.Tensor, d: torch.Tensor, P: torch.Tensor, lam: float, wd: float,
+                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r""":func:`model.adamw_parts` (:math:`\langle g,d\rangle_{P^{-1}}`,
+    :math:`\langle d-g, g+\lambda Pd\rangle_W + \mu\langle d-g, x\rangle`,
+    :math:`\|d-g\|^2_W`) with two temporaries, using
+    :math:`g + \lambda P d = (I+\lambda P)d - (d-g)` and :math:`W(I+\lambda P) = P^{-1}`:
+    :math:`\langle d-g, g+\lambda Pd\rangle_W = \langle d-g, d/P\rangle - \|d-g\|^2_W`.
+    Sums of low-precision tensors are taken on float32 copies."""
+    if g.dtype not in (torch.float32, torch.float64):
+        g, d, P, x = g.float(), d.float(), P.float(), x.float()
+    u = torch.div(d, P)                                  # P⁻¹d
+    gam = model.inner(g, u)
+    diff = torch.sub(d, g)
+    a = model.inner(diff, u)
+    if lam != 0:
+        torch.addcmul(P, P, P, value=lam, out=u)         # P(I+λP) = W⁻¹
+        torch.div(diff, u, out=u)                        # W(d−g)
+    else:
+        torch.div(diff, P, out=u)
+    c = model.inner(u, diff)
+    a = a - c
+    if wd != 0:
+        a = a + wd * model.inner(diff, x)
+    return gam, a, c
+
+
 class AMAdamW(_AMBase):
     r"""AM-AdamW: AdamW whose first-moment β₁ is chosen at every step by the two-plane model.
 
@@ -454,18 +484,24 @@ class AMAdamW(_AMBase):
             if not foreach:
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             step = float(st["step"])   # CPU tensor: no device sync
-            bc1 = model.bias_correction1(beta1_max, st["prod_beta1"]).to(p.dtype)
-            P = model.preconditioner(v, step, beta2, group["eps"], bc1)
+            bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
+            # P = (√v/√(1−β₂ᵗ) + ε)·bc1 (model.preconditioner) = √v·s + bc1·ε, in place
+            s = (bc1 / (1.0 - beta2 ** step) ** 0.5).to(p.dtype)
+            P = v.sqrt()
+            torch.addcmul((bc1 * group["eps"]).to(p.dtype), P, s, out=P)
             Ps.append(P)
-            parts.append(model.adamw_parts(g, st["exp_avg"], P, group["lam"],
-                                           group["weight_decay"], p))
+            parts.append(_adamw_parts(g, st["exp_avg"], P, group["lam"], group["weight_decay"],
+                                      p))
         lrs = [float(e[0]["lr"]) for e in entries]
-        gam, a, c = (torch.stack([pt[k].to(device=device, dtype=torch.float64) for pt in parts])
-                     for k in range(3))
+        gam, a, c = (torch.stack([pt[k] for pt in parts]).to(torch.float64) for k in range(3))
         bmax = [e[4] for e in entries]
         if g0["beta_scope"] == "global":
-            terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(entries))], lrs, lrs,
-                                  gap, bmax[0])
+            if len(set(lrs)) == 1:   # one η: the weights ω_i = η factor out of the sums
+                terms = model.combine([(gam.sum(), a.sum(), c.sum())], lrs[:1], lrs[:1], gap,
+                                      bmax[0])
+            else:
+                terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(entries))], lrs,
+                                      lrs, gap, bmax[0])
             betas_model = [terms.beta] * len(entries)
         else:
             lr_v = _per_tensor(lrs, device)
@@ -480,14 +516,19 @@ class AMAdamW(_AMBase):
             used.append(beta)
             d = st["exp_avg"]
             lam, lr, wd = group["lam"], group["lr"], group["weight_decay"]
-            b = beta.to(p.dtype)
+            b = (1.0 - beta).to(p.dtype)
             if lam == 0:
-                d.lerp_(g, 1 - b)                                   # AdamW's first moment
+                d.lerp_(g, b)                                       # AdamW's first moment
                 eff.append(beta)
             else:
-                d.copy_(model.update_direction_adamw(g, d, b, lam, P))
-                eff.append(model.effective_momentum_adamw(b, lam, P).mean(dtype=torch.float32)
-                           .to(torch.float64))
+                # model.update_direction_adamw as a lerp: d ← d + z(g − d), with the
+                # per-coordinate weight z = (1−β)/(1+λP) (model.direction_coefficients_adamw);
+                # the effective momentum (λP+β)/(1+λP) is 1 − z
+                one = torch.ones((), dtype=p.dtype, device=device)
+                z = torch.addcmul(one, P, one, value=lam)           # 1 + λP
+                torch.div(b, z, out=z)
+                d.lerp_(g, z)
+                eff.append(1.0 - z.mean(dtype=torch.float32).to(torch.float64))
             if wd != 0:
                 p.mul_(1 - lr * wd)
             p.addcdiv_(d, P, value=-lr)

@@ -184,7 +184,7 @@ def _close(a, b, tol, scale=1.0) -> bool:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) <= tol * scale
 
 
-# ----------------------------------------------------------------------------- closed form vs numerics
+# -------------------------------------------------------------------------- closed form vs numerics
 @pytest.mark.parametrize("form", ["sgd", "adamw"])
 def test_closed_form_beta_maximises_the_numerical_dual(form):
     """β from model.beta_sgd / beta_adamw = argmax over [0, β_max] of the numerically computed
@@ -372,7 +372,6 @@ def test_combine_with_different_step_sizes_maximises_the_joint_dual():
         lrs = [float(10 ** rng.uniform(-2, 0)) for _ in sizes]
         lams = [float(rng.choice(LAMS)) for _ in sizes]
         gap = float(rng.normal()) * 0.1
-        c = [(1 - 0) for _ in sizes]  # noqa: F841 (placeholder for readability)
 
         def dual(beta):
             total = gap * beta
@@ -394,7 +393,7 @@ def test_combine_with_different_step_sizes_maximises_the_joint_dual():
         assert comb.beta == pytest.approx(b_num, abs=BETA_TOL)
 
 
-# ----------------------------------------------------------------------------- arrays: numpy / torch / batches
+# ------------------------------------------------------------------ arrays: numpy / torch / batches
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_numpy_and_torch_and_batches_agree(dtype):
     rng = np.random.default_rng(5)
