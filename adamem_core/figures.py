@@ -59,8 +59,8 @@ OKABE_ITO = {
 }
 _AM_COLOR = {"am_sgd": OKABE_ITO["vermillion"], "am_adamw": OKABE_ITO["blue"]}
 # constant-β ramps, light (small β) → dark (large β); the lightest keeps ≥ 3:1 contrast on white
-_RAMP_SGD = ("#5E9E8F", "#2F7D6E", "#0B4A40")      # grey-green / teal
-_RAMP_ADAMW = ("#B26A9C", "#8A3F76", "#4F1745")    # reddish purple
+_RAMP_SGD = ("#A89400", "#009E73", "#005A4B", "#062B26")   # olive → bluish green → dark teal
+_RAMP_ADAMW = ("#C0608F", "#9A3F86", "#5E1F63", "#2E0B33")  # pink → purple → aubergine
 _DASH = {"am_sgd": "solid", "am_adamw": "solid", "sgd_ema": "dash", "nesterov": "dot",
          "sgd": "dashdot", "adamw": "longdash", "torch_sgd": "longdashdot",
          "torch_adamw": "longdashdot"}
@@ -305,7 +305,7 @@ def _top_margin(th: Theme, names: Sequence[str]) -> int:
     if not names:
         return int(th.title * 1.3 + 24)
     # assume a narrow container (a page column): too much room beats a legend over the title
-    rows = _legend_rows(th, names, 900 if th.lecture else 620)
+    rows = _legend_rows(th, names, 760 if th.lecture else 480)
     return int(th.title * 1.3 + 20 + rows * (th.legend * 1.6 + 10) + 8)
 
 
