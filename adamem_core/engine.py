@@ -76,14 +76,6 @@ class Trajectory:
 
 
 # ----------------------------------------------------------------------------- helpers
-def lerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``torch.lerp`` exactly as torch computes it (two formulas, split at w = 0.5), so the
-    engine's memory update is bit-for-bit the optimizer's ``d.lerp_(g, w)``."""
-    diff = b - a
-    return np.where(np.abs(w) < 0.5, a + w * diff, b - diff * (1.0 - w))
-
-
-# ----------------------------------------------------------------------------- simulate
 def _col(v: np.ndarray) -> np.ndarray:
     return v[:, None]
 
@@ -275,6 +267,12 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
         D[:n_done] = rec["d"]
         if n_done == T:
             D[T] = np.where(_col(alive), d, np.nan)
+            if alive.any():     # the gradient at the last iterate, for the record
+                with np.errstate(all="ignore"):
+                    gT = np.asarray(landscape.grad(X[T]), dtype=np.float64)
+                if wdc_c is not None:
+                    gT = gT + wdc_c * X[T]
+                G[T] = np.where(_col(alive), gT, np.nan)
         for key in per:
             per[key][:n_done] = rec[key]
         PRE[:n_done] = rec["P"]
