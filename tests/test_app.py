@@ -363,7 +363,8 @@ def test_step_slider_moves_the_markers(new_app):
     at = run(new_app())
     at.slider(key="pg_t").set_value(20)
     run(at)
-    assert "t = 20" in charts(at)[0]["layout"]["title"]["text"]
+    slider = charts(at)[0]["layout"]["sliders"][0]       # the animation opens at step t
+    assert slider["steps"][slider["active"]]["label"] == "20"
     assert _qp(at, "t") == "20"
 
 
@@ -379,7 +380,10 @@ def test_inside_one_step_defaults(new_app):
     assert at.title[0].value.startswith("Inside one step")
     assert at.selectbox(key="is_run").value == 0        # AM-SGD, the adaptive run
     text = story(at)
-    assert "**AM-SGD λ=0.1, β_max=0.9, η=0.1** at step **t = 149**" in text
+    # with the playground's step slider at the end, the page opens on the first step where
+    # AM-SGD's β was not clipped (step 1 on the default scene: β = 0.79 < β_max)
+    assert "**AM-SGD λ=0.1, β_max=0.9, η=0.1** at step **t = 1**" in text
+    assert at.slider(key="is_t").value == 1
     assert "(the model's choice)" in text
     tex = _latex(at)
     assert r"\text{numerator}" in tex and r"\text{denominator}" in tex
