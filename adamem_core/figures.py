@@ -529,7 +529,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                       lecture: bool | Theme = False, frame_stride: int | None = None,
                       speed_ms: int = 80, max_frames: int = 120,
                       uirevision: str | None = None,
-                      frame_bytes: int = 1_000_000) -> go.Figure:
+                      frame_bytes: int = 1_000_000, pick_grid: int = 0) -> go.Figure:
     """Contour of ``grid["display"]`` with every run's path up to step ``t`` (default: the end).
 
     Each run: its path (line + a small marker per iterate), its current point in the
@@ -542,6 +542,9 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     up to its step ("head") and its current point; when that would exceed about
     ``frame_bytes`` in all, the paths are cut into a few static blocks that frames only show or
     hide (by opacity), and the head restarts after the last finished block.
+
+    ``pick_grid=n`` (2-D) adds an invisible n×n grid of points over the domain (last trace,
+    never animated): with Streamlit's point selection, a click on the contour picks a start.
 
     ``surface3d=True``: a 3-D surface of the display heights with the paths lifted onto it
     (heights from the trajectories' f values, same transform), no animation.
@@ -655,6 +658,14 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                         line=dict(color="white", width=1.5)),
             hovertemplate="start x₀ = (%{x:.4g}, %{y:.4g})<extra></extra>",
             meta={"role": "start"}))
+    if pick_grid:   # invisible points under everything: a click on one picks a new start
+        (pxa, pxb), (pya, pyb) = dom
+        PX, PY = np.meshgrid(np.linspace(pxa, pxb, pick_grid), np.linspace(pya, pyb, pick_grid))
+        fig.add_trace(go.Scatter(
+            x=PX.ravel(), y=PY.ravel(), mode="markers", name="pick a start", showlegend=False,
+            marker=dict(size=max(6.0, 420.0 / pick_grid), opacity=0.0, color="#000000"),
+            hovertemplate="click to start here: (%{x:.3g}, %{y:.3g})<extra></extra>",
+            meta={"role": "pick"}))
     # the state at step t
     for idx in layout_of:
         for i, upd in zip(_animated_indices(idx), _state_at(idx, t)):

@@ -94,8 +94,15 @@ def _on_pick_start() -> None:
     if pts:
         p = pts[0]
         if "x" in p and "y" in p:
-            st.session_state["pg_x0"] = float(p["x"])
-            st.session_state["pg_y0"] = float(p["y"])
+            land = LANDSCAPES.get(st.session_state.get("pg_land", ""))
+            (xa, xb), (ya, yb) = land.domain if land is not None else ((-3.0, 3.0), (-3.0, 3.0))
+            try:
+                x, y = float(p["x"]), float(p["y"])
+            except (TypeError, ValueError):
+                return
+            if math.isfinite(x) and math.isfinite(y):   # a click on a path: keep it in range
+                st.session_state["pg_x0"] = min(max(x, xa), xb)
+                st.session_state["pg_y0"] = min(max(y, ya), yb)
 
 
 def _add_baseline() -> None:
@@ -283,7 +290,8 @@ left, right = st.columns([1.15, 1], gap="medium")
 with left:
     fig_traj = figures.trajectory_figure(grid, trajs, land.title, land.minima,
                                          (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
-                                         surface3d=scene.surface3d, lecture=lecture)
+                                         surface3d=scene.surface3d, lecture=lecture,
+                                         pick_grid=0 if scene.surface3d else 41)
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:

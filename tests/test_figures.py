@@ -581,3 +581,16 @@ def _luminance(hex_color):
 def _contrast(a, b):
     la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
+
+
+def test_pick_grid_is_an_invisible_unanimated_layer_over_the_domain(runs, grid):
+    fig = traj_fig(runs, grid, t=10, pick_grid=11)
+    picks = [i for i, d in enumerate(fig.data) if (d.meta or {}).get("role") == "pick"]
+    assert len(picks) == 1
+    tr = fig.data[picks[0]]
+    assert len(tr.x) == 121 and tr.marker.opacity == 0 and tr.showlegend is False
+    (xa, xb), (ya, yb) = LAND.domain
+    assert min(tr.x) == xa and max(tr.x) == xb and min(tr.y) == ya and max(tr.y) == yb
+    assert picks[0] not in fig.layout.meta["animated_traces"]
+    plain = traj_fig(runs, grid, t=10)
+    assert not any((d.meta or {}).get("role") == "pick" for d in plain.data)
