@@ -274,3 +274,30 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Any]) -> tupl
                   lecture=_flag(q.get("lecture", "")), surface3d=_flag(q.get("surface", "")),
                   model_beta=_flag(q.get("mbeta", "")))
     return scene, notices
+
+
+# ----------------------------------------------------------------------------- lecture scenes
+# A sequence of scenes for a lecture: (title, what to look at, query). Each caption states what
+# the engine measures on that scene (tests/test_scene.py checks every claim).
+LECTURE_SCENES: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("A narrow valley (κ = 100)",
+     "AM-SGD reaches f − f* < 1e-6 in 42 steps, EMA momentum β = 0.9 needs 146, and β = 0.5 "
+     "diverges; watch AM's β swing early, then settle near 0.64.",
+     {"f": "ill_conditioned_quadratic", "opt": "am_sgd,am_adamw,sgd_ema:0.9,sgd_ema:0.5",
+      "lr": "0.1", "steps": "150"}),
+    ("Beale at η = 0.03",
+     "Every constant β ≥ 0.5 diverges within 5 steps, while AM-SGD, choosing β at each "
+     "step, converges (f − f* < 1e-6 by step 459).",
+     {"f": "beale", "opt": "am_sgd,sgd,sgd_ema:0.5,sgd_ema:0.9", "lr": "0.03",
+      "steps": "500"}),
+    ("Himmelblau: four minima",
+     "From (0, 4), AM-SGD settles in the nearest minimum in about 26 steps; EMA momentum "
+     "β = 0.9 is carried past it into another basin.",
+     {"f": "himmelblau", "opt": "am_sgd,sgd_ema:0.9,am_adamw,adamw:0.9", "lr": "0.01",
+      "steps": "300"}),
+    ("A rotated valley (κ = 1000, θ = 30°)",
+     "Too much memory hurts: with β = 0.99, EMA momentum ends far above where it started, "
+     "while AM-SGD, choosing its β step by step, and β = 0.9 approach the minimum.",
+     {"f": "ill_conditioned_quadratic", "p_kappa": "1000", "p_angle": "30",
+      "opt": "am_sgd,sgd_ema:0.9,sgd_ema:0.99", "lr": "0.01", "steps": "400"}),
+)

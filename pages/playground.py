@@ -13,7 +13,8 @@ import streamlit as st
 from adamem_core import figures
 from adamem_core.engine import summarize, trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
-from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, HAS_BETA, LAM_RANGE, LR_RANGE,
+from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, HAS_BETA, LAM_RANGE,
+                               LECTURE_SCENES, LR_RANGE,
                                MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
                                _parse_token, parse_query)
 from adamem_core.specs import OptimizerSpec
@@ -221,6 +222,34 @@ def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
     return new_scene, formula_error, notices
 
 
+# ----------------------------------------------------------------------------- lecture scenes
+def _load_lecture_scene(i: int) -> None:
+    """Put lecture scene i into the widgets (a button callback: runs before they exist)."""
+    i %= len(LECTURE_SCENES)
+    q = dict(LECTURE_SCENES[i][2])
+    scene, _ = parse_query(q, LANDSCAPES)
+    _seed_widgets(scene)
+    st.session_state["pg_scene_idx"] = i
+
+
+def lecture_scene_bar() -> None:
+    """◀ / ▶ through a sequence of prepared scenes, with what each one shows (also in
+    lecture mode, where the sidebar is hidden)."""
+    i = st.session_state.get("pg_scene_idx")
+    n = len(LECTURE_SCENES)
+    c1, c2, c3 = st.columns([1.2, 6, 1.2], vertical_alignment="center")
+    c1.button("◀ Previous scene", key="pg_scene_prev", on_click=_load_lecture_scene,
+              args=((i - 1) if i is not None else n - 1,), width="stretch")
+    c3.button("Next scene ▶", key="pg_scene_next", on_click=_load_lecture_scene,
+              args=((i + 1) if i is not None else 0,), width="stretch")
+    if i is None:
+        c2.caption(f"Lecture scenes: {n} prepared scenes that each tell one part of the story "
+                   "— press “Next scene ▶”.")
+    else:
+        title, caption, _ = LECTURE_SCENES[i]
+        c2.markdown(f"**Scene {i + 1}/{n} — {title}.** {caption}")
+
+
 # ----------------------------------------------------------------------------- page
 def story(rows: list[dict], tol: float) -> str:
     bits = []
@@ -257,6 +286,7 @@ set_scene(scene)
 
 st.title("Playground — adaptive memory momentum in 2-D")
 lecture_exit_button("pg_exit_lecture")
+lecture_scene_bar()
 show_notices(widget_notices)
 st.session_state[NOTICE_KEY] = []        # URL notices are shown once
 

@@ -21,6 +21,7 @@ import pytest
 
 from adamem_core.expressions import ExpressionError, custom
 from adamem_core.landscapes import LANDSCAPES
+from adamem_core.scene import LECTURE_SCENES
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -460,3 +461,36 @@ def test_mlp_page_renders(new_app):
     run(at)
     assert at.title and "MLP" in at.title[0].value
     assert not errors(at)
+
+
+# ----------------------------------------------------------------------------- lecture scenes
+def test_lecture_scenes_step_through_and_follow_the_url(new_app):
+    at = run(new_app())
+    seen = []
+    for _ in range(len(LECTURE_SCENES) + 1):
+        at.button(key="pg_scene_next").click()
+        run(at)
+        bar = [m.value for m in at.markdown if m.value.startswith("**Scene")]
+        assert len(bar) == 1
+        seen.append(bar[0])
+        assert _qp(at, "f") == at.selectbox(key="pg_land").value
+    titles = [t for t, _, _ in LECTURE_SCENES]
+    for k, text in enumerate(seen):
+        assert titles[k % len(titles)] in text          # wraps around after the last one
+    assert _qp(at, "f") == LECTURE_SCENES[0][2]["f"]
+    at.button(key="pg_scene_prev").click()
+    run(at)
+    assert _qp(at, "f") == LECTURE_SCENES[-1][2]["f"] and _qp(at, "p_kappa") == "1000"
+    assert "**Beale" not in story(at)
+
+
+def test_lecture_scene_in_lecture_mode(new_app):
+    at = new_app()
+    at.query_params["lecture"] = "1"
+    run(at)
+    at.button(key="pg_scene_next").click()
+    run(at)
+    at.button(key="pg_scene_next").click()
+    run(at)
+    assert _qp(at, "f") == "beale" and _qp(at, "lecture") == "1"
+    assert any("diverged at step 5" in w.value for w in at.warning)
