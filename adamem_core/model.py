@@ -234,12 +234,20 @@ def bias_correction1(beta1_max: Any, prod_beta: Any) -> Any:
     return 1.0 - beta1_max * prod_beta
 
 
-def preconditioner(v: Any, step: Any, beta2: float, eps: float, bc1: Any) -> Any:
-    r""":math:`P = (1-\beta_{1\max}\prod\beta_1)(\sqrt{v/(1-\beta_2^t)} + \epsilon)`."""
-    bc2 = 1.0 - beta2 ** step
-    sq = (v.sqrt() if _is_torch(v) else np.sqrt(v))
-    bc2_sqrt = bc2 ** 0.5
-    return (sq / bc2_sqrt + eps) * bc1
+def preconditioner(v: Any, step: Any, beta2: Any, eps: Any, bc1: Any) -> Any:
+    r""":math:`P = (1-\beta_{1\max}\prod\beta_1)(\sqrt{v/(1-\beta_2^t)} + \epsilon)`,
+    computed as :math:`\sqrt v\cdot s + \mathrm{bc}_1\epsilon` with
+    :math:`s = \mathrm{bc}_1/\sqrt{1-\beta_2^t}` (two passes over v)."""
+    s = bc1 / (1.0 - beta2 ** step) ** 0.5
+    if _is_torch(v):
+        if _is_torch(s):
+            s = s.to(v.dtype)
+        e = bc1 * eps
+        if _is_torch(e):
+            e = e.to(v.dtype)
+        return torch.addcmul(torch.as_tensor(e, dtype=v.dtype, device=v.device),
+                             v.sqrt(), torch.as_tensor(s, dtype=v.dtype, device=v.device))
+    return np.sqrt(v) * s + bc1 * eps
 
 
 def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
@@ -247,15 +255,24 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
     r"""One tensor's parts for :func:`combine` (weight :math:`\omega = \eta`), W-weighted form:
     (:math:`\langle g, d\rangle_{P^{-1}}`,
     :math:`\langle d-g, g+\lambda Pd\rangle_W + \mu\langle d-g, x\rangle`,
-    :math:`\|d-g\|_W^2`) with :math:`W = P^{-1}(I+\lambda P)^{-1}`."""
+    :math:`\|d-g\|_W^2`) with :math:`W = P^{-1}(I+\lambda P)^{-1}`.
+
+    Computed with few passes over memory, using :math:`g + \lambda Pd = (I+\lambda P)d - (d-g)`
+    and :math:`W(I+\lambda P) = P^{-1}`:
+    :math:`\langle d-g, g+\lambda Pd\rangle_W = \langle d-g, P^{-1}d\rangle - \|d-g\|^2_W`.
+    Low-precision torch tensors are summed on float32 copies."""
+    if _is_torch(g) and g.dtype not in (torch.float32, torch.float64):
+        g, d, P = g.float(), d.float(), P.float()
+        x = x.float() if x is not None else None
+    u = d / P                                    # P⁻¹d
+    gap_unit = inner(g, u, dim)
     diff = d - g
-    r = 1.0 / (1.0 + lam * P)
-    wdiff = diff * r / P                       # W (d - g)
-    gap_unit = inner(g, d / P, dim)
-    a = inner(wdiff, g + lam * P * d, dim)
+    a = inner(diff, u, dim)
+    wdiff = diff / (P * (1.0 + lam * P))         # W(d − g)
+    c = inner(wdiff, diff, dim)
+    a = a - c
     if x is not None and not (isinstance(wd, (int, float)) and wd == 0.0):
         a = a + wd * inner(diff, x, dim)
-    c = inner(wdiff, diff, dim)
     return gap_unit, a, c
 
 
@@ -274,11 +291,17 @@ def update_direction_adamw(g: Any, d: Any, beta: Any, lam: Any, P: Any) -> Any:
     return d + (1.0 - beta) * (g - d) / (1.0 + lam * P)
 
 
+def adamw_direction_weight(beta: Any, lam: Any, P: Any) -> Any:
+    r"""The per-coordinate weight :math:`z = (1-\beta)/(1+\lambda P)` of
+    :math:`d_{t+1} = d + z\,(g - d)` (a lerp from d towards g)."""
+    return (1.0 - beta) / (1.0 + lam * P)
+
+
 def direction_coefficients_adamw(beta: Any, lam: Any, P: Any) -> tuple[Any, Any]:
     r"""Per-coordinate (a, b) with :math:`d_{t+1} = a\,d_t + b\,g_t`:
     :math:`b = (1-\beta)/(1+\lambda P)`, :math:`a = 1-b`; with :math:`P = 1` these are the
     AM-SGD coefficients of :func:`direction_coefficients`."""
-    b = (1.0 - beta) / (1.0 + lam * P)
+    b = adamw_direction_weight(beta, lam, P)
     return 1.0 - b, b
 
 

@@ -335,32 +335,6 @@ class AMSGD(_AMBase):
 
 
 # ============================================================================= AM-AdamW
-def _adamw_parts(g: torch.Tensor, d: torch.Tensor, P: torch.Tensor, lam: float, wd: float,
-                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r""":func:`model.adamw_parts` (:math:`\langle g,d\rangle_{P^{-1}}`,
-    :math:`\langle d-g, g+\lambda Pd\rangle_W + \mu\langle d-g, x\rangle`,
-    :math:`\|d-g\|^2_W`) with two temporaries, using
-    :math:`g + \lambda P d = (I+\lambda P)d - (d-g)` and :math:`W(I+\lambda P) = P^{-1}`:
-    :math:`\langle d-g, g+\lambda Pd\rangle_W = \langle d-g, d/P\rangle - \|d-g\|^2_W`.
-    Sums of low-precision tensors are taken on float32 copies."""
-    if g.dtype not in (torch.float32, torch.float64):
-        g, d, P, x = g.float(), d.float(), P.float(), x.float()
-    u = torch.div(d, P)                                  # P⁻¹d
-    gam = model.inner(g, u)
-    diff = torch.sub(d, g)
-    a = model.inner(diff, u)
-    if lam != 0:
-        torch.addcmul(P, P, P, value=lam, out=u)         # P(I+λP) = W⁻¹
-        torch.div(diff, u, out=u)                        # W(d−g)
-    else:
-        torch.div(diff, P, out=u)
-    c = model.inner(u, diff)
-    a = a - c
-    if wd != 0:
-        a = a + wd * model.inner(diff, x)
-    return gam, a, c
-
-
 class AMAdamW(_AMBase):
     r"""AM-AdamW: AdamW whose first-moment β₁ is chosen at every step by the two-plane model.
 
@@ -485,13 +459,10 @@ class AMAdamW(_AMBase):
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             step = float(st["step"])   # CPU tensor: no device sync
             bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
-            # P = (√v/√(1−β₂ᵗ) + ε)·bc1 (model.preconditioner) = √v·s + bc1·ε, in place
-            s = (bc1 / (1.0 - beta2 ** step) ** 0.5).to(p.dtype)
-            P = v.sqrt()
-            torch.addcmul((bc1 * group["eps"]).to(p.dtype), P, s, out=P)
+            P = model.preconditioner(v, step, beta2, group["eps"], bc1)
             Ps.append(P)
-            parts.append(_adamw_parts(g, st["exp_avg"], P, group["lam"], group["weight_decay"],
-                                      p))
+            parts.append(model.adamw_parts(g, st["exp_avg"], P, group["lam"],
+                                           group["weight_decay"], p))
         lrs = [float(e[0]["lr"]) for e in entries]
         gam, a, c = (torch.stack([pt[k] for pt in parts]).to(torch.float64) for k in range(3))
         bmax = [e[4] for e in entries]
@@ -521,12 +492,9 @@ class AMAdamW(_AMBase):
                 d.lerp_(g, b)                                       # AdamW's first moment
                 eff.append(beta)
             else:
-                # model.update_direction_adamw as a lerp: d ← d + z(g − d), with the
-                # per-coordinate weight z = (1−β)/(1+λP) (model.direction_coefficients_adamw);
-                # the effective momentum (λP+β)/(1+λP) is 1 − z
-                one = torch.ones((), dtype=p.dtype, device=device)
-                z = torch.addcmul(one, P, one, value=lam)           # 1 + λP
-                torch.div(b, z, out=z)
+                # model.update_direction_adamw as a lerp d ← d + z(g − d); the effective
+                # momentum (λP+β)/(1+λP) is 1 − z
+                z = model.adamw_direction_weight(beta.to(p.dtype), lam, P)
                 d.lerp_(g, z)
                 eff.append(1.0 - z.mean(dtype=torch.float32).to(torch.float64))
             if wd != 0:
