@@ -135,8 +135,11 @@ def clip_beta(numerator: Any, denominator: Any, beta_max: Any) -> tuple[Any, Any
     """(beta, unclipped): numerator/denominator clipped to [0, beta_max]; 0 when the
     denominator is not positive (d = g: the direction does not change whatever beta is)."""
     ok = denominator > 0
-    safe = _where(ok, denominator, 1.0)
-    unclipped = _where(ok, numerator / safe, 0.0)
+    if isinstance(numerator, np.ndarray) and isinstance(denominator, np.ndarray):
+        unclipped = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=ok)
+    else:
+        safe = _where(ok, denominator, 1.0)
+        unclipped = _where(ok, numerator / safe, 0.0)
     return _clip(unclipped, 0.0, beta_max), unclipped
 
 
@@ -187,18 +190,19 @@ def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any]
     the taylor gap :math:`\sum_i\eta_i\gamma_i`. The reported numerator and denominator are
     divided by :math:`\omega_0`, so that with one tensor they are the single-tensor formulas.
     """
+    w0 = omegas[0]
     if len(parts) == 1:   # the common case, kept lean (the 2-D engine calls it every step)
-        s_a, s_c = omegas[0] * parts[0][1], omegas[0] * parts[0][2]
         if gap is None:
             gap = lrs[0] * parts[0][0]
+        numerator = gap / w0 - parts[0][1]       # = (gap − ω a)/ω
+        denominator = parts[0][2]                # = ω c/ω
     else:
         s_a = sum(w * p[1] for p, w in zip(parts, omegas))
         s_c = sum(w * p[2] for p, w in zip(parts, omegas))
         if gap is None:
             gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
-    w0 = omegas[0]
-    numerator = (gap - s_a) / w0
-    denominator = s_c / w0
+        numerator = (gap - s_a) / w0
+        denominator = s_c / w0
     beta, unclipped = clip_beta(numerator, denominator, beta_max)
     return BetaTerms(beta, unclipped, numerator, denominator, gap)
 
