@@ -90,8 +90,15 @@ class _AMBase(Optimizer):
 
     last_stats: dict[str, torch.Tensor] | None
 
-    def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:
+    def _closure_loss(self, closure: Callable[[], Any] | None, needed: bool = False) -> Any:
+        """The closure's loss (under ``enable_grad``); ``needed`` (the exact gap) makes a
+        missing closure an error."""
         if closure is None:
+            if needed:
+                name = type(self).__name__
+                raise RuntimeError(f"{name}(loss_gap='exact') needs the loss at every step: call "
+                                   "opt.step(closure) with a closure that re-evaluates the loss "
+                                   "and its gradient, or use loss_gap='taylor'")
             return None
         with torch.enable_grad():
             return closure()
@@ -238,11 +245,7 @@ class AMSGD(_AMBase):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         g0 = self.param_groups[0]
-        if g0["loss_gap"] == "exact" and closure is None:
-            raise RuntimeError("AMSGD(loss_gap='exact') needs the loss at every step: call "
-                               "opt.step(closure) with a closure that re-evaluates the loss and "
-                               "its gradient, or use loss_gap='taylor'")
-        loss = self._closure_loss(closure)
+        loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
         groups, all_p, all_g, all_d = [], [], [], []
         for group in self.param_groups:
@@ -412,11 +415,7 @@ class AMAdamW(_AMBase):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         g0 = self.param_groups[0]
-        if g0["loss_gap"] == "exact" and closure is None:
-            raise RuntimeError("AMAdamW(loss_gap='exact') needs the loss at every step: call "
-                               "opt.step(closure) with a closure that re-evaluates the loss and "
-                               "its gradient, or use loss_gap='taylor'")
-        loss = self._closure_loss(closure)
+        loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
         entries = []   # (group, p, g, d, v, prod, step, P)
         for group in self.param_groups:
