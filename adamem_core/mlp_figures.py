@@ -7,16 +7,18 @@ The visual language is the 2-D lab's (:mod:`adamem_core.figures`): one style per
 its ``theme`` (``lecture=True``: fonts ≥ 20 px, lines ≥ 3 px) and its layout. Legends name each
 run by ``OptimizerSpec.label``.
 
-Public functions::
+Public functions (``width``/``height`` in px size the layout for the page's columns)::
 
     curves_figure(runs, lecture=False, planned_steps=None, n_classes=None, smooth=None)
         -> Figure   (loss | training accuracy | test accuracy, one legend)
-    global_beta_runs(runs) -> list[RunRecord];  tensor_beta_runs(runs) -> list[RunRecord]
+    global_beta_runs(runs) -> list[int];  tensor_beta_runs(runs) -> list[int]
     beta_figure(runs, lecture=False, planned_steps=None, show_model_beta=False) -> Figure
-    beta_heatmap_figure(run, lecture=False, max_columns=400, beta_max=None) -> Figure
+    beta_heatmap_figure(run, lecture=False, max_columns=150, beta_max=None) -> Figure
+    layer_tick_labels(layer_names) -> list[str]
     boundary_figure(dataset, runs, lecture=False, max_frames=40, cols=None) -> Figure
     confusion_figure(run, class_names=None, lecture=False) -> Figure
-    misclassified_figure(dataset, run, predicted=None, k=8, lecture=False) -> Figure
+    misclassified_figure(dataset, run, predicted=None, k=8, cols=None, lecture=False)
+        -> Figure
     story_text(runs) -> str;  summary_frame(runs) -> pandas.DataFrame
 """
 
@@ -34,7 +36,8 @@ from .figures import OKABE_ITO, Theme, _axis, _layout, assign_styles, theme
 
 __all__ = ["CLASS_COLORS", "CLASS_SYMBOLS", "curves_figure", "beta_figure",
            "beta_heatmap_figure", "boundary_figure", "confusion_figure", "misclassified_figure",
-           "summary_frame", "story_text", "global_beta_runs", "tensor_beta_runs", "layer_tick_labels"]
+           "summary_frame", "story_text", "global_beta_runs", "tensor_beta_runs",
+           "layer_tick_labels"]
 
 # classes in the decision-boundary panels: Okabe–Ito hues that are not AM-SGD's vermillion or
 # AM-AdamW's blue (those mean "optimizer" everywhere), each with its own marker
@@ -371,8 +374,8 @@ def beta_figure(runs: Sequence[Any], lecture: bool | Theme = False,
 
 def layer_tick_labels(layer_names: Sequence[str]) -> list[str]:
     """Readable names for the tensors of :func:`adamem_core.mlp.build_mlp`'s network:
-    ``"0.weight"`` → ``"layer 1 W"``, ``"0.bias"`` → ``"layer 1 b"``, … (the last Linear is the
-    output layer). Unknown names are kept."""
+    ``"0.weight"`` → ``"layer 1 W"``, ``"0.bias"`` → ``"layer 1 b"``, … (the last Linear is
+    the output layer). Unknown names are kept."""
     idx = []
     for n in layer_names:
         head = n.split(".", 1)[0]
@@ -411,7 +414,7 @@ def beta_heatmap_figure(run: Any, lecture: bool | Theme = False, max_columns: in
         pad = np.full((nb * width - T, b.shape[1]), np.nan)
         z = _nanmean(np.vstack([b, pad]).reshape(nb, width, b.shape[1]), axis=1)
         x = np.minimum(np.arange(nb) * width + (width - 1) / 2.0, T - 1)
-        hover = (f"%{{y}}<br>steps %{{customdata}}<br>mean β = %{{z:.3f}}<extra></extra>")
+        hover = "%{y}<br>steps %{customdata}<br>mean β = %{z:.3f}<extra></extra>"
         custom = np.array([[f"{k * width}–{min((k + 1) * width, T) - 1}"] * len(names)
                            for k in range(nb)]).T
     else:
@@ -502,14 +505,17 @@ def _snapshot_at(run: Any, step: int) -> np.ndarray | None:
 
 
 def _panel_title(r: Any, color: str) -> str:
-    """Two lines: the optimizer's name in its colour, then its hyper-parameters and outcome."""
+    """Two short lines: the optimizer's name in its colour and how it ended, then its
+    hyper-parameters."""
     name = r.spec.entry.label
     rest = r.label[len(name):].strip() if r.label.startswith(name) else r.label
     if r.diverged_at is not None:
-        rest += f" · diverged at step {r.diverged_at}"
+        outcome = f" · diverged at step {r.diverged_at}"
     elif np.isfinite(getattr(r, "final_test_acc", np.nan)):
-        rest += f" · test {100 * r.final_test_acc:.1f} %"
-    return f"<span style='color:{color}'><b>{name}</b></span><br>{rest}"
+        outcome = f" · final test {100 * r.final_test_acc:.1f} %"
+    else:
+        outcome = ""
+    return f"<span style='color:{color}'><b>{name}</b></span>{outcome}<br>{rest}"
 
 
 def boundary_figure(dataset: Any, runs: Sequence[Any], lecture: bool | Theme = False,
@@ -572,7 +578,8 @@ def boundary_figure(dataset: Any, runs: Sequence[Any], lecture: bool | Theme = F
             z, hx, hy = _encode(snap, C), gx, gy
         heat_idx.append(len(fig.data))
         fig.add_trace(go.Heatmap(
-            x=hx, y=hy, z=z, coloraxis="coloraxis", zsmooth="best",
+            x=hx, y=hy, z=z, coloraxis="coloraxis",
+            zsmooth="best" if C <= 2 else False,     # codes of different classes: no blending
             hovertemplate=("x₁ = %{x:.2f}, x₂ = %{y:.2f}<br>P(class 1) = %{z} %"
                            "<extra>" + r.label + "</extra>") if C <= 2 else None,
             hoverinfo=None if C <= 2 else "skip", name=r.label, showlegend=False,

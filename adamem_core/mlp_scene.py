@@ -23,6 +23,7 @@ Keys::
     m_lam    λ of the AM runs                     m_bmax   β_max of the AM runs
     m_batch  "full" or a mini-batch size (16-512) m_steps  optimizer steps
     m_seed   seed (data, initial weights, batches) m_dev   auto | cpu | cuda
+    m_mbeta  "1": also draw the β the model would choose for the constant-β baselines
     lecture  "1": lecture mode
 """
 
@@ -55,7 +56,7 @@ PRESET_TOKENS = ("am_sgd", "am_adamw", "sgd", "sgd_ema:0.9", "sgd_ema:0.5", "nes
                  "adamw:0.9", "torch_sgd:0.9", "torch_adamw:0.9")
 DEFAULT_TOKENS = ("am_sgd", "am_adamw", "sgd_ema:0.9", "adamw:0.9")
 KEYS = ("m_ds", "m_n", "m_noise", "m_k", "m_hidden", "m_act", "m_opt", "m_lrs", "m_lra",
-        "m_lam", "m_bmax", "m_batch", "m_steps", "m_seed", "m_dev", "lecture")
+        "m_lam", "m_bmax", "m_batch", "m_steps", "m_seed", "m_dev", "m_mbeta", "lecture")
 
 
 def _default_runs() -> tuple[RunChoice, ...]:
@@ -96,6 +97,7 @@ class MLPScene:
     steps: int = 300
     seed: int = 0
     device: str = "auto"
+    model_beta: bool = False            # display: the model's β for the baselines
     lecture: bool = False
 
     @property
@@ -143,6 +145,8 @@ class MLPScene:
             "m_batch": "full" if self.batch == 0 else str(self.batch),
             "m_steps": str(self.steps), "m_seed": str(self.seed), "m_dev": self.device,
         })
+        if self.model_beta:
+            q["m_mbeta"] = "1"
         if self.lecture:
             q["lecture"] = "1"
         return q
@@ -273,6 +277,6 @@ def parse_query(query: Mapping[str, Any]) -> tuple[MLPScene, list[str]]:
                      hidden=hidden, activation=act, runs=runs, lr_sgd=float(lr_s),
                      lr_adamw=float(lr_a), lam=float(lam), beta_max=float(bmax),
                      batch=int(batch), steps=int(steps), seed=int(seed), device=dev,
-                     lecture=_flag(q.get("lecture", "")))
+                     model_beta=_flag(q.get("m_mbeta", "")), lecture=_flag(q.get("lecture", "")))
     return scene, notices
 

@@ -72,6 +72,7 @@ def _seed_widgets(sc: MLPScene) -> None:
     ss["ml_steps"] = int(sc.steps)
     ss["ml_seed"] = int(sc.seed)
     ss["ml_dev"] = sc.device
+    ss["ml_mbeta"] = bool(sc.model_beta)
 
 
 def _on_dataset_change() -> None:
@@ -95,7 +96,8 @@ def _widget_query() -> dict[str, str]:
          "m_lrs": repr(float(ss["ml_lrs"])), "m_lra": repr(float(ss["ml_lra"])),
          "m_lam": repr(float(ss["ml_lam"])), "m_bmax": repr(float(ss["ml_bmax"])),
          "m_batch": "full" if int(ss["ml_batch"]) == 0 else str(ss["ml_batch"]),
-         "m_steps": str(ss["ml_steps"]), "m_seed": str(ss["ml_seed"]), "m_dev": ss["ml_dev"]}
+         "m_steps": str(ss["ml_steps"]), "m_seed": str(ss["ml_seed"]), "m_dev": ss["ml_dev"],
+         "m_mbeta": "1" if ss.get("ml_mbeta") else ""}
     return q
 
 
@@ -239,7 +241,8 @@ def show_results(res: dict, scene: MLPScene, lecture: bool) -> None:
     ss = st.session_state
     runs, ds, rsc = res["runs"], res["dataset"], res["scene"]
     T = res["planned"]
-    if rsc.replace(lecture=False) != scene.replace(lecture=False):
+    if rsc.replace(lecture=False, model_beta=False) != scene.replace(lecture=False,
+                                                                     model_beta=False):
         st.info("These are the results of the last training; the controls have changed since "
                 "— press **Train** to train with them.", icon="ℹ️")
     state = "stopped" if res["stopped"] else "trained"
@@ -261,7 +264,7 @@ def show_results(res: dict, scene: MLPScene, lecture: bool) -> None:
     with c1:
         if glob:
             st.plotly_chart(mf.beta_figure(runs, lecture, T,
-                                           show_model_beta=bool(ss.get("ml_mbeta"))),
+                                           show_model_beta=scene.model_beta),
                             key="ml_fig_beta", width="stretch")
             st.caption("AM-SGD chooses one β for the whole network at every step (capped at "
                        f"β_max = {rsc.beta_max:g}); the constant-β baselines are the flat lines.")
@@ -298,8 +301,8 @@ def show_results(res: dict, scene: MLPScene, lecture: bool) -> None:
             if ss.get("ml_cm_run") not in done:
                 ss["ml_cm_run"] = next((i for i in done if runs[i].spec.entry.adaptive),
                                        done[0])
-            st.columns([2, 3])[0].selectbox("run", done, key="ml_cm_run",
-                                            format_func=lambda i: runs[i].label)
+            st.radio("run", done, key="ml_cm_run", horizontal=True,
+                     format_func=lambda i: runs[i].label)
             r = runs[ss["ml_cm_run"]]
             c1, c2 = st.columns(2, gap="medium")
             c1.plotly_chart(mf.confusion_figure(r, ds.class_names, lecture), key="ml_fig_cm",

@@ -32,6 +32,8 @@ ABOUT = "pages/about.py"
 CORRECTED = "Some values were corrected"
 HOSTILE = ["nan", "-1", "1e308", "x" * 5000, "<script>alert(1)</script>", ""]
 HOSTILE_IDS = ["nan", "minus1", "1e308", "5000chars", "markup", "empty"]
+FLAGS = ("lecture", "m_mbeta")                 # on/off: anything but "1"/"true"/… is off
+VALUE_KEYS = [k for k in KEYS if k not in FLAGS]
 TINY = {"m_n": "100", "m_steps": "30", "m_opt": "am_sgd,sgd_ema:0.9", "m_hidden": "8"}
 
 
@@ -65,7 +67,7 @@ def test_scene_specs_take_the_controls():
     assert token_label("adamw:0.9") == "AdamW β₁=0.9"
 
 
-@pytest.mark.parametrize("key", [k for k in KEYS if k != "lecture"])
+@pytest.mark.parametrize("key", VALUE_KEYS)
 @pytest.mark.parametrize("value", HOSTILE, ids=HOSTILE_IDS)
 def test_scene_hostile_values(key, value):
     sc, notices = parse_query({key: value})
@@ -200,6 +202,20 @@ def test_tiny_training_shows_the_charts(new_app):
     assert qp(at, "m_steps") == "30" and qp(at, "m_opt") == "am_sgd,sgd_ema:0.9"
 
 
+def test_model_beta_toggle_from_the_url(new_app):
+    at = open_mlp(new_app, {**TINY, "m_mbeta": "1"})
+    assert at.toggle(key="ml_mbeta").value is True
+    train_click(at)
+    beta = next(f for f in charts(at) if f["layout"]["title"]["text"].startswith("Global"))
+    assert "EMA momentum β=0.9, η=0.3 — model's β" in [d["name"] for d in beta["data"]]
+    at.toggle(key="ml_mbeta").set_value(False)
+    run(at)
+    assert "m_mbeta" not in at.query_params
+    beta = next(f for f in charts(at) if f["layout"]["title"]["text"].startswith("Global"))
+    assert not any("model's β" in d["name"] for d in beta["data"])
+    assert not any("controls have changed" in i.value for i in at.info)   # display only
+
+
 def test_am_adamw_beta_heatmap(new_app):
     at = open_mlp(new_app, {**TINY, "m_opt": "am_adamw,adamw:0.9", "m_batch": "16"})
     train_click(at)
@@ -226,8 +242,8 @@ def test_digits_show_a_confusion_matrix(new_app):
     if total is not None:
         assert total == n_test
     # another run's matrix
-    assert at.selectbox(key="ml_cm_run").value == 0
-    at.selectbox(key="ml_cm_run").set_value(1)
+    assert at.radio(key="ml_cm_run").value == 0
+    at.radio(key="ml_cm_run").set_value(1)
     run(at)
     cm2 = next(f for f in charts(at) if f["layout"]["title"]["text"].startswith("Confusion"))
     assert "EMA momentum" in cm2["layout"]["title"]["subtitle"]["text"]
@@ -246,7 +262,7 @@ def test_hostile_url_every_key_at_once(new_app, value):
     assert 1 <= int(qp(at, "m_steps")) <= LIMITS.max_steps
 
 
-@pytest.mark.parametrize("key", [k for k in KEYS if k != "lecture"])
+@pytest.mark.parametrize("key", VALUE_KEYS)
 @pytest.mark.parametrize("value", ["nan", "<script>alert(1)</script>"], ids=["nan", "markup"])
 def test_hostile_url_each_key(new_app, key, value):
     query = {key: value}
