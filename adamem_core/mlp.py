@@ -570,7 +570,8 @@ class RunRecord:
     the grid ``grid_x`` × ``grid_y`` (original units): ``probs`` is P(class 1) with shape
     ``(len(grid_y), len(grid_x))`` for 2 classes, else ``(len(grid_y), len(grid_x), n_classes)``.
     ``confusion[true, predicted]`` on the test set and ``misclassified`` (test-set indices, at most
-    16) describe the final model; ``final_loss``/``final_train_acc``/``final_test_acc`` are the
+    16) and ``test_pred`` (the predicted class of every test point) describe the final model;
+    ``final_loss``/``final_train_acc``/``final_test_acc`` are the
     full training loss and accuracies of the final model (NaN if diverged).
 
     Records passed to ``callback`` are partial (``finished`` False, final fields NaN/None).
@@ -593,6 +594,7 @@ class RunRecord:
     grid_y: np.ndarray | None = None
     confusion: np.ndarray | None = None
     misclassified: np.ndarray | None = None
+    test_pred: np.ndarray | None = None      # the final model's predicted class per test point
     final_loss: float = float("nan")
     final_train_acc: float = float("nan")
     final_test_acc: float = float("nan")
@@ -998,6 +1000,7 @@ def _train(dataset, hidden, activation, specs, steps, batch_size, seed, device, 
             C = dataset.n_classes
             rec.confusion = np.bincount(y * C + pred, minlength=C * C).reshape(C, C)
             rec.misclassified = np.flatnonzero(pred != y)[:16]
+            rec.test_pred = pred
             if grid_pts is not None and (not rec.boundaries or rec.boundaries[-1][0] != done):
                 probs = torch.softmax(r.forward(grid_pts), dim=1)
                 pr = probs[:, 1] if C == 2 else probs

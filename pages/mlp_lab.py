@@ -311,9 +311,6 @@ def show_results(res: dict, scene: MLPScene, lecture: bool) -> None:
                 st.plotly_chart(mf.misclassified_figure(ds, r, k=8, cols=4, lecture=lecture,
                                                         width=850 if lecture else 600),
                                 key="ml_fig_mis", width="stretch")
-                if getattr(r, "test_pred", None) is None:
-                    st.caption("(The predicted class of each image is not recorded by this "
-                               "version of the training core; the titles give the true class.)")
 
     st.subheader("Summary")
     table = mf.summary_frame(runs)

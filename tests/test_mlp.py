@@ -447,6 +447,11 @@ def test_digits_confusion_and_misclassified():
     assert r.boundaries == [] and r.grid_x is None
     assert len(r.misclassified) == min(16, ds.n_test - np.trace(r.confusion))
     assert np.all(r.misclassified < ds.n_test)
+    # the recorded predictions are the confusion matrix's and the misclassified ones
+    assert r.test_pred.shape == (ds.n_test,)
+    np.testing.assert_array_equal(
+        np.bincount(ds.y_test * 10 + r.test_pred, minlength=100).reshape(10, 10), r.confusion)
+    assert np.all(r.test_pred[r.misclassified] != ds.y_test[r.misclassified])
 
 
 def test_dataframe_export(all_runs):

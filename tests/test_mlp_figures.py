@@ -284,8 +284,10 @@ def test_misclassified_figure(digits, digit_runs):
     assert len(imgs) == k
     np.testing.assert_array_equal(np.asarray(imgs[0].z), digits.images_test[r.misclassified[0]])
     titles = [a.text for a in fig.layout.annotations if a.text.startswith("true")]
-    assert titles[0] == f"true {digits.y_test[r.misclassified[0]]}"
-    # with the predictions, the titles say "true → predicted"
+    j0 = r.misclassified[0]      # the record keeps its predictions: "true → predicted"
+    assert titles[0] == f"true {digits.y_test[j0]} → {r.test_pred[j0]}"
+    assert r.test_pred[j0] != digits.y_test[j0]
+    # predictions passed explicitly take precedence
     pred = np.array(digits.y_test)
     pred[r.misclassified] = (pred[r.misclassified] + 1) % 10
     fig2 = mf.misclassified_figure(digits, r, predicted=pred, k=3)
