@@ -13,7 +13,7 @@ RUN PIP_EXTRA_INDEX_URL="${PIP_EXTRA_INDEX_URL}" pip install -r requirements.txt
 
 COPY adamem_core ./adamem_core
 COPY ui ./ui
-COPY pages ./pages
+COPY app_pages ./app_pages
 COPY .streamlit ./.streamlit
 COPY app.py pyproject.toml README.md ./
 

@@ -1,6 +1,8 @@
-"""AdaMem Lab — entry point: page config, navigation over pages/, the shared sidebar.
+"""AdaMem Lab — entry point: page config, navigation over app_pages/, the shared sidebar.
 
-Run with ``streamlit run app.py``.
+The pages live in ``app_pages/``, not ``pages/``: Streamlit would also treat a ``pages/`` folder
+next to this script as a v1 multipage app, and the first visitor of a deep link such as
+``/inside`` would get a "Page not found" dialog. Run with ``streamlit run app.py``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from ui.common import (LECTURE_KEY, SCENE_KEY, apply_lecture_css, current_scene,
                        set_scene, torch_device)
 
 PAGES = [
-    st.Page("pages/playground.py", title="Playground", icon="🏔️", default=True,
+    st.Page("app_pages/playground.py", title="Playground", icon="🏔️", default=True,
             url_path="playground"),
-    st.Page("pages/inside_step.py", title="Inside one step", icon="🔬", url_path="inside"),
-    st.Page("pages/mlp_lab.py", title="MLP lab", icon="🧠", url_path="mlp"),
-    st.Page("pages/about.py", title="About", icon="📖", url_path="about"),
+    st.Page("app_pages/inside_step.py", title="Inside one step", icon="🔬", url_path="inside"),
+    st.Page("app_pages/mlp_lab.py", title="MLP lab", icon="🧠", url_path="mlp"),
+    st.Page("app_pages/about.py", title="About", icon="📖", url_path="about"),
 ]
 
 nav = st.navigation(PAGES)

@@ -47,24 +47,9 @@ BROWSER_TARGET = 1.0
 
 
 # ----------------------------------------------------------------------------- 1. AppTest
-def _server_like_navigation() -> None:
-    """AppTest re-detects the ``pages/`` folder before every run and then runs a page file
-    without app.py; a live server (app.py calls st.navigation) does not. Mirror the server."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import app_test
-
-    class ServerLikePagesManager(PagesManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            PagesManager.uses_pages_directory = False
-
-    app_test.PagesManager = ServerLikePagesManager
-
-
 def apptest_rerun(reruns: int) -> float:
     from streamlit.testing.v1 import AppTest
 
-    _server_like_navigation()
     at = AppTest.from_file(str(APP), default_timeout=300)
     for k, v in BIG.items():
         at.query_params[k] = v

@@ -36,34 +36,11 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 _COMPONENTS: dict[str, object] = {}
 
 
-def _server_like_pages_manager(monkeypatch) -> None:
-    """Make AppTest run app.py the way a live server does.
-
-    app.py calls ``st.navigation``; a live server therefore treats ``pages/`` as ordinary files
-    (``PagesManager.uses_pages_directory`` becomes False on the first run and stays so).
-    AppTest resets that class flag to None before *every* run, and because a ``pages/`` folder
-    exists it is set to True again: reruns then execute e.g. ``pages/playground.py`` directly,
-    without app.py (no lecture toggle, no device caption). Setting the flag the way the server
-    has it after its first run removes that test-only difference.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import app_test
-
-    class ServerLikePagesManager(PagesManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(app_test, "PagesManager", ServerLikePagesManager)
-
-
 @pytest.fixture
-def new_app(monkeypatch) -> Callable[..., "object"]:
+def new_app() -> Callable[..., "object"]:
     """``new_app(query=None, timeout=90)`` → an AppTest of app.py (not yet run); ``query`` is
     the URL's query string, as a dict (a link being opened)."""
     from streamlit.testing.v1 import AppTest
-
-    _server_like_pages_manager(monkeypatch)
 
     def make(query: Mapping[str, str] | None = None, timeout: float = 90):
         at = AppTest.from_file(str(APP), default_timeout=timeout)

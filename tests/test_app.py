@@ -25,10 +25,10 @@ from adamem_core.scene import LECTURE_SCENES
 
 pytestmark = pytest.mark.timeout(300)
 
-PLAYGROUND = "pages/playground.py"
-INSIDE = "pages/inside_step.py"
-ABOUT = "pages/about.py"
-MLP = "pages/mlp_lab.py"
+PLAYGROUND = "app_pages/playground.py"
+INSIDE = "app_pages/inside_step.py"
+ABOUT = "app_pages/about.py"
+MLP = "app_pages/mlp_lab.py"
 CORRECTED = "Some values were corrected"
 SCENE_KEYS = ["f", "x0", "y0", "opt", "lr", "lrmode", "steps", "lam", "bmax", "gap", "t", "tol",
               "p_kappa", "p_angle", "expr", "lecture", "surface", "mbeta"]

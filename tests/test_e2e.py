@@ -104,7 +104,25 @@ def goto_page(page, link_text: str, title: str) -> None:
     wait_idle(page)
 
 
-# ----------------------------------------------------------------------------- the test
+# ----------------------------------------------------------------------------- the tests
+def test_a_deep_link_is_the_first_visit(streamlit_server, chromium):
+    """A copied link to a page other than the first, opened as the server's very first session
+    (runs before the other test on the module's fresh server): the page, and no dialog."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/inside?f=beale&lr=0.03", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Inside one step").first.wait_for(timeout=LOAD_MS)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+            ".length >= 4", timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert "η=0.03" in page.locator("body").inner_text()     # the linked scene's runs
+    finally:
+        context.close()
+
+
 def test_app_in_a_browser(streamlit_server, chromium):
     context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
     page = context.new_page()
@@ -154,6 +172,14 @@ def test_app_in_a_browser(streamlit_server, chromium):
         goto_page(page, "MLP lab", "MLP lab")
         assert_no_error_box(page)
         full_page_screenshot(page, "mlp_lab")
+        # a training from the default controls: live curves, then the results and the summary
+        page.get_by_role("button", name="▶ Train").click()
+        page.get_by_role("heading", name="Summary").first.wait_for(timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) >= 3, chart_count(page)
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        full_page_screenshot(page, "mlp_lab_trained")
 
         goto_page(page, "About", "About AdaMem Lab")
         assert_no_error_box(page)

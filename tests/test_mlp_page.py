@@ -1,5 +1,5 @@
 """The MLP lab: its scene (``adamem_core.mlp_scene``: URL ↔ controls, validated) and the page
-(``pages/mlp_lab.py``) through Streamlit's AppTest, asserting on what the user sees.
+(``app_pages/mlp_lab.py``) through Streamlit's AppTest, asserting on what the user sees.
 
 * defaults render the controls and no chart until Train is pressed;
 * a tiny training (few points, 30 steps, two optimizers): the charts appear, the summary names
@@ -26,9 +26,9 @@ from adamem_core.specs import OptimizerSpec
 
 pytestmark = pytest.mark.timeout(300)
 
-MLP = "pages/mlp_lab.py"
-PLAYGROUND = "pages/playground.py"
-ABOUT = "pages/about.py"
+MLP = "app_pages/mlp_lab.py"
+PLAYGROUND = "app_pages/playground.py"
+ABOUT = "app_pages/about.py"
 CORRECTED = "Some values were corrected"
 HOSTILE = ["nan", "-1", "1e308", "x" * 5000, "<script>alert(1)</script>", ""]
 HOSTILE_IDS = ["nan", "minus1", "1e308", "5000chars", "markup", "empty"]
