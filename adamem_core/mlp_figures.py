@@ -32,7 +32,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import OKABE_ITO, Theme, _axis, _layout, assign_styles, theme
+from .figures import (OKABE_ITO, Theme, _axis, _layout, _legend_names, _legend_rows,
+                      assign_styles, theme)
 
 __all__ = ["CLASS_COLORS", "CLASS_SYMBOLS", "curves_figure", "beta_figure",
            "beta_heatmap_figure", "boundary_figure", "confusion_figure", "misclassified_figure",
@@ -122,29 +123,6 @@ def _running_mean(y: np.ndarray, w: int) -> np.ndarray:
     return np.where(ok, out, np.nan)
 
 
-def _shown_names(fig: go.Figure) -> list[str]:
-    out = []
-    for d in fig.data:
-        shown = d.showlegend if d.showlegend is not None else d.type not in ("heatmap",)
-        if shown and d.visible is not False:
-            out.append(d.name or "")
-    return out
-
-
-def _legend_rows(th: Theme, names: Sequence[str], width: float) -> int:
-    """Rows a horizontal legend needs at about ``width`` px (a rough text-width estimate)."""
-    import re
-
-    rows, used = 1, 0.0
-    for n in names:
-        text = re.sub(r"<[^>]+>", "", n or "")
-        w = (40 if th.lecture else 30) + 14 + 0.58 * th.legend * len(text)
-        if used and used + w > width:
-            rows, used = rows + 1, 0.0
-        used += w
-    return rows
-
-
 def _frame_layout(fig: go.Figure, th: Theme, title: str, plot_h: int, width: int,
                   uirevision: str, legend: bool = True, bottom: int = 10,
                   xtitle: str | None = None, ytitle: str | None = None,
@@ -158,7 +136,7 @@ def _frame_layout(fig: go.Figure, th: Theme, title: str, plot_h: int, width: int
     if subtitle:
         fig.update_layout(title_subtitle=dict(text=subtitle,
                                               font=dict(size=th.tick, color="#555555")))
-    names = _shown_names(fig) if legend else []
+    names = _legend_names(fig) if legend else []
     top = int(th.title * 1.3 + 24) + (int(th.tick * 1.8 + 8) if subtitle else 0)
     if names:
         rows = _legend_rows(th, names, width - 40)

@@ -36,7 +36,7 @@ from typing import Any, Mapping
 from .mlp import ACTIVATIONS, DATASETS, LIMITS
 from .optim import OPTIMIZERS
 from .scene import (BETA_MAX_RANGE, HAS_BETA, LAM_RANGE, LR_RANGE, MAX_VALUE_CHARS, RunChoice,
-                    _flag, _num, _parse_token, _short)
+                    _flag, _num, _parse_token, _short, token_label)
 from .specs import OptimizerSpec
 
 __all__ = ["MLPScene", "parse_query", "token_label", "BATCH_CHOICES", "BATCH_RANGE", "DEVICES",
@@ -61,21 +61,6 @@ KEYS = ("m_ds", "m_n", "m_noise", "m_k", "m_hidden", "m_act", "m_opt", "m_lrs", 
 
 def _default_runs() -> tuple[RunChoice, ...]:
     return tuple(_parse_token(t)[0] for t in DEFAULT_TOKENS)   # type: ignore[misc]
-
-
-def token_label(tok: str) -> str:
-    """What an optimizer token looks like in a menu: ``"EMA momentum β=0.9"``, ``"AM-SGD"``
-    (the learning rate, λ and β_max are set elsewhere on the page; an own ``@lr`` is shown)."""
-    rc, _ = _parse_token(tok)
-    if rc is None:
-        return tok
-    entry = OPTIMIZERS[rc.name]
-    text = entry.label
-    if rc.beta is not None:
-        text += f" {'β₁' if entry.family == 'adamw' else 'β'}={rc.beta:g}"
-    if rc.lr is not None:
-        text += f" (η={rc.lr:g})"
-    return text
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,21 @@ def _parse_token(tok: str) -> tuple[RunChoice | None, str | None]:
     return RunChoice(name, beta, lr), None
 
 
+def token_label(tok: str) -> str:
+    """What an optimizer token looks like in a menu: ``"EMA momentum β=0.9"``, ``"AM-SGD"``
+    (the learning rate, λ and β_max are set elsewhere on the page; an own ``@lr`` is shown)."""
+    rc, _ = _parse_token(tok)
+    if rc is None:
+        return tok
+    entry = OPTIMIZERS[rc.name]
+    text = entry.label
+    if rc.beta is not None:
+        text += f" {'β₁' if entry.family == 'adamw' else 'β'}={rc.beta:g}"
+    if rc.lr is not None:
+        text += f" (η={rc.lr:g})"
+    return text
+
+
 def parse_runs(raw: str, notices: list[str]) -> tuple[RunChoice, ...]:
     runs: list[RunChoice] = []
     for tok in str(raw)[:MAX_VALUE_CHARS].split(","):

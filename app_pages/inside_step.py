@@ -133,7 +133,7 @@ else:
     st.latex(rf"\text{{denominator}} = \|d_t - g_t\|_W^2 = {_n(D)}")
 if D > 0:
     clip_txt = ("inside the interval, kept" if 0 <= u <= geom["beta_max"] else
-                ("below 0, clipped to 0" if u < 0 else f"above β_max, clipped to β_max"))
+                ("below 0, clipped to 0" if u < 0 else "above β_max, clipped to β_max"))
     st.latex(rf"\beta^{{\star}} = \frac{{{_n(N)}}}{{{_n(D)}}} = {_n(u)}\ \Rightarrow\ "
              rf"\beta_t^{{\mathrm{{model}}}} = \mathrm{{clip}}({_n(u)},\ 0,\ {_n(geom['beta_max'])})"
              rf" = {_n(b)}")

@@ -13,11 +13,9 @@ import streamlit as st
 from adamem_core import figures
 from adamem_core.engine import summarize, trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
-from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, HAS_BETA, LAM_RANGE,
-                               LECTURE_SCENES, LR_RANGE,
+from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
                                MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
-                               _parse_token, parse_query)
-from adamem_core.specs import OptimizerSpec
+                               parse_query, token_label)
 from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
                        landscape_label, lecture_exit_button, lecture_on, scene_grid,
                        scene_runs, set_scene, show_notices, try_landscape)
@@ -30,15 +28,6 @@ PRESET_TOKENS = ["am_sgd", "am_adamw", "sgd", "sgd_ema:0.5", "sgd_ema:0.7", "sgd
                  "torch_sgd:0.9", "torch_adamw:0.9"]
 KINDS_WITH_BETA = {"sgd_ema": "EMA momentum", "nesterov": "Nesterov (EMA)", "adamw": "AdamW",
                    "torch_sgd": "torch SGD momentum", "torch_adamw": "torch AdamW"}
-
-
-def _token_label(tok: str) -> str:
-    rc, err = _parse_token(tok)
-    if rc is None:
-        return tok
-    spec = OptimizerSpec(rc.name, 1.0, **({HAS_BETA[rc.name]: rc.beta} if rc.beta is not None
-                                          else {}))
-    return spec.label.rsplit(", η=", 1)[0].replace(" η=1", "")
 
 
 def _base_token(rc: RunChoice) -> str:
@@ -179,7 +168,7 @@ def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
 
         st.header("Optimizers")
         options = list(dict.fromkeys(PRESET_TOKENS + list(ss.get("pg_runs", []))))
-        st.multiselect("Compare", options, key="pg_runs", format_func=_token_label,
+        st.multiselect("Compare", options, key="pg_runs", format_func=token_label,
                        max_selections=MAX_RUNS,
                        help="AM-SGD / AM-AdamW adapt β at every step; the others keep it fixed.")
         with st.expander("Add a constant-β baseline"):
@@ -203,7 +192,7 @@ def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
                 k = f"pg_lr_{tok}"
                 if k not in ss:
                     ss[k] = float(ss["pg_lr"])
-                st.number_input(f"η — {_token_label(tok)}", min_value=LR_RANGE[0],
+                st.number_input(f"η — {token_label(tok)}", min_value=LR_RANGE[0],
                                 max_value=LR_RANGE[1], key=k, format="%g", step=0.01)
         st.slider("steps", min_value=STEPS_RANGE[0], max_value=STEPS_RANGE[1], key="pg_steps")
         st.number_input("λ (model weight)", min_value=LAM_RANGE[0], max_value=LAM_RANGE[1],
