@@ -32,8 +32,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import (OKABE_ITO, Theme, _axis, _layout, _legend_names, _legend_rows,
-                      assign_styles, theme)
+from .figures import (OKABE_ITO, Theme, _axis, _fmt, _layout, _legend_names, _legend_rows,
+                      _mix, assign_styles, theme)
 
 __all__ = ["CLASS_COLORS", "CLASS_SYMBOLS", "curves_figure", "beta_figure",
            "beta_heatmap_figure", "boundary_figure", "confusion_figure", "misclassified_figure",
@@ -52,31 +52,6 @@ _DIGIT_SCALE = [[0.0, "#ffffff"], [1.0, "#111111"]]
 
 
 # ============================================================================ small helpers
-def _rgb(c: str) -> tuple[float, float, float]:
-    c = c.lstrip("#")
-    return tuple(int(c[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
-
-
-def _mix(a: str, b: str, w: float) -> str:
-    """(1−w)·a + w·b in sRGB, as #RRGGBB."""
-    return "#" + "".join(f"{int(round(((1 - w) * x + w * y) * 255)):02X}"
-                         for x, y in zip(_rgb(a), _rgb(b)))
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    """Readable number, ``—`` for None/NaN."""
-    if v is None:
-        return "—"
-    v = float(v)
-    if not math.isfinite(v):
-        return "—" if math.isnan(v) else ("∞" if v > 0 else "−∞")
-    if v == 0:
-        return "0"
-    if abs(v) < 1e-3 or abs(v) >= 1e5:
-        return f"{v:.{max(digits - 2, 1)}e}"
-    return f"{v:.{digits}g}"
-
-
 def _pct(v: Any) -> str:
     return "—" if v is None or not np.isfinite(v) else f"{100 * float(v):.1f} %"
 
