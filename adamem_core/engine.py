@@ -161,10 +161,9 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
     wdc_c = full(k.wd_coupled) if k.wd_coupled.any() else None
     decay_c = full(1.0 - k.lr * k.wd_decoupled) if k.wd_decoupled.any() else None
     any_adam = bool(k.adam.any())
-    # The preconditioner of every run in one call: on the SGD paths the gradient is masked out
-    # of v (v stays 0), ε = 1 and β₁max → 0, which make P = (0 + 1)·1 = 1 exactly.
-    adam_m = full(k.adam)
-    b2_c, omb2_c = full(k.beta2), full(1.0 - k.beta2)
+    # The preconditioner of every run in one call: on the SGD paths 1 − β₂ is 0 (v stays 0),
+    # ε = 1 and β₁max → 0, which make P = (0 + 1)·1 = 1 exactly.
+    b2_c, omb2_c = full(k.beta2), full(np.where(k.adam, 1.0 - k.beta2, 0.0))
     eps_c = full(k.eps)
     bc1_max = np.where(k.adam, k.beta_max, 0.0)
     tsgd_c, not_nest_c = full(k.torch_sgd).astype(bool), full(~k.nesterov).astype(bool)
@@ -216,8 +215,7 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
             if t == 0:
                 d = np.where(init_g, g, 0.0)
             if any_adam:
-                gm = g * adam_m
-                v = v * b2_c + (gm * gm) * omb2_c
+                v = v * b2_c + (g * g) * omb2_c
                 bc1 = model.bias_correction1(bc1_max, prod)
                 P = model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1))
             parts = model.adamw_parts(g, d, P, lam_c, wd_dec, x, dim=-1)
