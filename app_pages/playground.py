@@ -310,7 +310,8 @@ with left:
     fig_traj = figures.trajectory_figure(grid, trajs, land.title, land.minima,
                                          (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
                                          surface3d=scene.surface3d, lecture=lecture,
-                                         pick_grid=0 if scene.surface3d else 41)
+                                         max_frames=80,   # smooth enough, and a lighter page
+                                         pick_grid=0 if scene.surface3d else 25)
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
