@@ -164,14 +164,14 @@ def beta_sgd(gg: Any, gd: Any, dd: Any, lr: Any, lam: Any, beta_max: Any,
     :math:`\eta\langle g,d\rangle` (then numerator :math:`=\|g\|^2 + 2\lambda\langle g,d\rangle
     - \lambda\|d\|^2`, η drops out).
     """
-    gap_unit, a, c = sgd_parts(gg, gd, dd, lam)
+    denominator = dd - 2.0 * gd + gg                       # ‖d − g‖²
     if gap is None:
         gap = taylor_gap_sgd(gd, lr)
         numerator = gg + 2.0 * lam * gd - lam * dd
     else:
-        numerator = (1.0 + lam) * gap / lr - a
-    beta, unclipped = clip_beta(numerator, c, beta_max)
-    return BetaTerms(beta, unclipped, numerator, c, gap)
+        numerator = (1.0 + lam) * gap / lr - sgd_parts(gg, gd, dd, lam)[1]
+    beta, unclipped = clip_beta(numerator, denominator, beta_max)
+    return BetaTerms(beta, unclipped, numerator, denominator, gap)
 
 
 def sgd_parts(gg: Any, gd: Any, dd: Any, lam: Any) -> tuple[Any, Any, Any]:

@@ -273,7 +273,10 @@ class AMSGD(_AMBase):
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
-        gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
+        if len(sums) == 1:   # one tensor (e.g. a flattened model): no stacking
+            gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
+        else:
+            gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
         lrs = [float(gr["lr"]) for gr, ps, _, _ in groups for _ in ps]
         lams = [float(gr["lam"]) for gr, ps, _, _ in groups for _ in ps]
         scope_global = g0["beta_scope"] == "global"
