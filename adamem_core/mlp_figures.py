@@ -32,8 +32,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import (OKABE_ITO, Theme, _axis, _fmt, _layout, _legend_names, _legend_rows,
-                      _mix, assign_styles, theme)
+from .figures import (OKABE_ITO, Theme, _axis, _diverged_label, _fmt, _layout, _legend_names,
+                      _legend_rows, _mix, assign_styles, theme)
 
 __all__ = ["CLASS_COLORS", "CLASS_SYMBOLS", "curves_figure", "beta_figure",
            "beta_heatmap_figure", "boundary_figure", "confusion_figure", "misclassified_figure",
@@ -62,13 +62,6 @@ def _planned(runs: Sequence[Any], planned_steps: int | None) -> int:
     return max([int(getattr(r, "planned_steps", r.steps)) for r in runs] + [1])
 
 
-def _run_name(r: Any) -> str:
-    """Legend text: the spec's label, plus what happened to the run."""
-    if r.diverged_at is not None:
-        return f"{r.label} — diverged at step {r.diverged_at}"
-    return r.label
-
-
 def _last_finite(a: np.ndarray) -> int | None:
     idx = np.flatnonzero(np.isfinite(a))
     return int(idx[-1]) if idx.size else None
@@ -76,6 +69,12 @@ def _last_finite(a: np.ndarray) -> int | None:
 
 def _styles(runs: Sequence[Any], th: Theme) -> list[dict]:
     return assign_styles([r.spec for r in runs], th)
+
+
+def _smoothing(runs: Sequence[Any], T: int, smooth: int | None) -> tuple[bool, int]:
+    """(mini-batch runs?, the trailing-mean window): ``smooth`` or 2 % of the steps, ≥ 5."""
+    mini = any((r.meta or {}).get("batch_size") is not None for r in runs)
+    return mini, (smooth if smooth is not None else max(5, T // 50))
 
 
 def _nanmean(a: np.ndarray, axis: int | None = None) -> Any:
@@ -124,7 +123,7 @@ def _diverged_marker(fig: go.Figure, r: Any, st: dict, th: Theme, x: int, y: flo
                      group: str, **subplot: Any) -> None:
     fig.add_trace(go.Scatter(
         x=[x], y=[y], mode="markers", showlegend=False, legendgroup=group,
-        name=_run_name(r), cliponaxis=False,
+        name=_diverged_label(r), cliponaxis=False,
         marker=dict(symbol="x", size=th.special, color=st["color"],
                     line=dict(color="black", width=1.5)),
         hovertemplate=f"<b>{r.label}</b><br>diverged at step {r.diverged_at}<extra></extra>",
@@ -160,8 +159,7 @@ def curves_figure(runs: Sequence[Any], lecture: bool | Theme = False,
     runs = list(runs)
     styles = _styles(runs, th)
     T = _planned(runs, planned_steps)
-    mini = any((r.meta or {}).get("batch_size") is not None for r in runs)
-    w = smooth if smooth is not None else max(5, T // 50)
+    mini, w = _smoothing(runs, T, smooth)
     fig = make_subplots(rows=1, cols=3, column_widths=[0.38, 0.31, 0.31],
                         horizontal_spacing=0.085)
     losses, accs = [], []
@@ -183,7 +181,7 @@ def curves_figure(runs: Sequence[Any], lecture: bool | Theme = False,
         else:
             y_main = y
         fig.add_trace(go.Scatter(
-            x=steps, y=y_main, mode="lines+markers", name=_run_name(r), legendgroup=g,
+            x=steps, y=y_main, mode="lines+markers", name=_diverged_label(r), legendgroup=g,
             line=dict(color=st["color"], dash=st["dash"], width=st["width"]),
             marker=dict(symbol=st["symbol"], color=st["color"], size=th.marker * 0.7,
                         maxdisplayed=10),
@@ -197,7 +195,7 @@ def curves_figure(runs: Sequence[Any], lecture: bool | Theme = False,
             ev = np.flatnonzero(np.isfinite(a))
             accs.append(a[ev])
             fig.add_trace(go.Scatter(
-                x=ev, y=a[ev], mode="lines+markers", name=_run_name(r), legendgroup=g,
+                x=ev, y=a[ev], mode="lines+markers", name=_diverged_label(r), legendgroup=g,
                 showlegend=False,
                 line=dict(color=st["color"], dash=st["dash"], width=st["width"]),
                 marker=dict(symbol=st["symbol"], color=st["color"], size=th.marker * 0.7,
@@ -272,8 +270,7 @@ def beta_figure(runs: Sequence[Any], lecture: bool | Theme = False,
     runs = list(runs)
     styles = _styles(runs, th)
     T = _planned(runs, planned_steps)
-    mini = any((r.meta or {}).get("batch_size") is not None for r in runs)
-    w = smooth if smooth is not None else max(5, T // 50)
+    mini, w = _smoothing(runs, T, smooth)
     fig = go.Figure()
     smoothed = False
     for i in global_beta_runs(runs):
@@ -281,7 +278,7 @@ def beta_figure(runs: Sequence[Any], lecture: bool | Theme = False,
         b = np.asarray(r.beta, dtype=float)
         steps = np.arange(b.size)
         adaptive = r.spec.entry.adaptive
-        name = _run_name(r) if adaptive else f"{_run_name(r)} (constant)"
+        name = _diverged_label(r) if adaptive else f"{_diverged_label(r)} (constant)"
         hover = (f"<b>{r.label}</b><br>step t = %{{x}}<br>β<sub>t</sub> = "
                  "%{y:.3g}<extra></extra>")
         if adaptive and mini and b.size > 2 * w:
@@ -384,7 +381,7 @@ def beta_heatmap_figure(run: Any, lecture: bool | Theme = False, max_columns: in
                       len=0.9),
         meta={"role": "beta_heatmap"}))
     sym = "β₁" if run.spec.entry.family == "adamw" else "β"
-    title = f"{sym} per tensor — {_run_name(run)}"
+    title = f"{sym} per tensor — {_diverged_label(run)}"
     _frame_layout(fig, th, title, height or (len(names) * (48 if th.lecture else 32)
                                              + (110 if th.lecture else 80)),
                   width or (850 if th.lecture else 600), uirevision or f"ml_bheat:{run.label}",
@@ -642,7 +639,7 @@ def confusion_figure(run: Any, class_names: Sequence[str] | None = None,
     _frame_layout(fig, th, f"Confusion matrix on the test set — accuracy {_pct(acc)}",
                   height or (620 if th.lecture else 440), width or (850 if th.lecture else 560),
                   uirevision or f"ml_cm:{run.label}", legend=False,
-                  xtitle="predicted class", ytitle="true class", subtitle=_run_name(run))
+                  xtitle="predicted class", ytitle="true class", subtitle=_diverged_label(run))
     fig.update_xaxes(type="category", showgrid=False, side="bottom", ticks="")
     fig.update_yaxes(type="category", autorange="reversed", showgrid=False, ticks="",
                      scaleanchor="x", scaleratio=1, constrain="domain")
@@ -694,7 +691,7 @@ def misclassified_figure(dataset: Any, run: Any, predicted: Sequence[int] | None
                            font=dict(size=th.font, color="#555555"))
     top = _frame_layout(fig, th, title, int(plot_h - cap_px), W,
                         uirevision or f"ml_mis:{run.label}", legend=False,
-                        subtitle=f"{_run_name(run)} · {what}")
+                        subtitle=f"{_diverged_label(run)} · {what}")
     fig.update_layout(margin=dict(t=int(top + cap_px)), height=int(fig.layout.height + cap_px))
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="",
                      showline=True, linecolor="#bbbbbb", mirror=True)
