@@ -80,15 +80,10 @@ def _col(v: np.ndarray) -> np.ndarray:
     return v[:, None]
 
 
-def _fixed_beta(spec: OptimizerSpec) -> float:
-    r = spec.resolved()
-    if spec.name == "sgd":
-        return 0.0
-    if spec.name in ("sgd_ema", "nesterov", "torch_sgd"):
-        return float(r["beta"])
-    if spec.name in ("adamw", "torch_adamw"):
-        return float(r["beta1"])
-    return np.nan
+def _fixed(spec: OptimizerSpec) -> float:
+    """The spec's constant β as a number (NaN for the adaptive runs)."""
+    b = spec.fixed_beta
+    return np.nan if b is None else b
 
 
 def _lam(spec: OptimizerSpec) -> float:
@@ -108,7 +103,7 @@ class _Runs:
         r = [s.resolved() for s in specs]
         self.lr = np.array([s.lr for s in specs])
         self.lam = np.array([_lam(s) for s in specs])
-        self.fixed = np.array([_fixed_beta(s) for s in specs])
+        self.fixed = np.array([_fixed(s) for s in specs])
         self.adaptive = np.isnan(self.fixed)
         self.sgd_form = np.array([n in SGD_FORM for n in names])
         self.adam = np.array([n in ADAMW_FORM or n == "torch_adamw" for n in names])
@@ -122,7 +117,7 @@ class _Runs:
         bmax = []
         for s, rr in zip(specs, r):
             if s.name in ADAMW_FORM or s.name == "torch_adamw":
-                bmax.append(_fixed_beta(s) if s.name != "am_adamw" else float(rr["betas"][0]))
+                bmax.append(_fixed(s) if s.name != "am_adamw" else float(rr["betas"][0]))
             else:
                 bmax.append(float(rr.get("beta_max", 0.9)))
         self.beta_max = np.array(bmax)

@@ -109,19 +109,6 @@ def _rgba(c: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha:g})"
 
 
-def _fixed_beta(spec: OptimizerSpec) -> float | None:
-    """The constant β of a baseline, read from its hyper-parameters (None if adaptive)."""
-    if spec.entry.adaptive:
-        return None
-    r = spec.resolved()
-    if spec.name == "sgd":
-        return 0.0
-    for key in ("beta", "beta1"):
-        if key in r:
-            return float(r[key])
-    return None
-
-
 def _beta_position(beta: float) -> float:
     """Where β sits on its ramp: half linear, half in −log₁₀(1−β), so 0.9, 0.95, 0.99 stay
     apart as well as 0 and 0.5."""
@@ -168,7 +155,7 @@ def style_for(spec: OptimizerSpec, lecture: bool | Theme = False) -> dict[str, A
     if name in _AM_COLOR:
         color = _AM_COLOR[name]
     else:
-        beta = _fixed_beta(spec)
+        beta = spec.fixed_beta
         ramp = _RAMP_ADAMW if spec.entry.family == "adamw" else _RAMP_SGD
         color = _ramp(ramp, _beta_position(beta if beta is not None else 0.5))
     return {"color": color, "dash": _DASH.get(name, "longdashdot"),
@@ -190,7 +177,7 @@ def assign_styles(specs: Sequence[OptimizerSpec], lecture: bool | Theme = False)
     seen: dict[tuple, int] = {}
     for spec in specs:
         st = style_for(spec, lecture)
-        key = (spec.name, _fixed_beta(spec))
+        key = (spec.name, spec.fixed_beta)
         n = seen.get(key, 0)
         seen[key] = n + 1
         if n:
@@ -1002,7 +989,7 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
     for r, (tr, st) in enumerate(zip(trajectories, styles)):
         steps = np.arange(tr.beta.size)
         adaptive = tr.spec.entry.adaptive
-        if not adaptive and _fixed_beta(tr.spec) is None:
+        if not adaptive and tr.spec.fixed_beta is None:
             continue
         name = tr.label if adaptive else f"{tr.label} (constant)"
         if tr.diverged_at is not None:

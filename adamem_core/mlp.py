@@ -766,7 +766,7 @@ class _Run:
         self.beta = self.mbeta = self.eff = None
         self.boundaries: list[tuple[int, np.ndarray]] = []
         if not self.reports:        # torch.optim classes: the spec's constant β
-            b = float(r["beta"] if "beta" in r else r["beta1"])
+            b = spec.fixed_beta
             self.beta, self.mbeta, self.eff = np.full(steps, b), nan(), np.full(steps, b)
 
 

@@ -58,6 +58,17 @@ class OptimizerSpec:
         """Every hyper-parameter of the optimizer, defaults filled in."""
         return {**self.entry.defaults, **self.hyper}
 
+    @property
+    def fixed_beta(self) -> float | None:
+        """The constant momentum of a baseline (β, or β₁ for the AdamW family; 0 for plain
+        SGD), or None for the adaptive optimizers."""
+        if self.entry.adaptive:
+            return None
+        if self.name == "sgd":
+            return 0.0
+        r = self.resolved()
+        return float(r["beta"] if "beta" in r else r["beta1"])
+
     def get(self, key: str) -> Any:
         return self.resolved()[key]
 

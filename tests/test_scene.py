@@ -103,3 +103,14 @@ def test_lecture_scene_claims_hold(title, caption, query):
         assert am.f[-1] < 1e-3 * am.f[0] and ema9.f[-1] < 1e-3 * ema9.f[0]
     else:  # pragma: no cover - a new scene needs its claim checked here
         pytest.fail(f"no check for lecture scene {title!r}")
+
+
+def test_spec_fixed_beta_names_the_constant_momentum():
+    from adamem_core.specs import OptimizerSpec as S
+    assert S("am_sgd", 0.1).fixed_beta is None and S("am_adamw", 0.1).fixed_beta is None
+    assert S("sgd", 0.1).fixed_beta == 0.0
+    assert S("sgd_ema", 0.1).fixed_beta == 0.9 and S("sgd_ema", 0.1, beta=0.5).fixed_beta == 0.5
+    assert S("nesterov", 0.1, beta=0.7).fixed_beta == 0.7
+    assert S("torch_sgd", 0.1, beta=0.3).fixed_beta == 0.3
+    assert S("adamw", 0.1, beta1=0.6).fixed_beta == 0.6
+    assert S("torch_adamw", 0.1).fixed_beta == 0.9
