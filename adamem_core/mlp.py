@@ -1584,16 +1584,17 @@ def clamp_sweep(dataset: Dataset, hidden: Sequence[int], specs: Sequence[Optimiz
     steps = requested = _check_int("steps", steps, 1)
     if steps > limits.max_steps:
         steps = limits.max_steps
-    rec = max(1, math.ceil(steps / 20))
-    est = math.nan
-    if timing is not None:
-        est = timing.seconds(steps, rec, None)
-        if est > limits.time_budget_s:
-            per = max(timing.step_s + timing.eval_s / rec, 1e-9)
-            steps = max(1, int((limits.time_budget_s - 2 * timing.eval_s) / per))
-            steps = min(steps, requested)
-            rec = max(1, math.ceil(steps / 20))
-            est = timing.seconds(steps, rec, None)
+    def plan(n: int) -> tuple[int, float]:
+        rec = max(1, math.ceil(n / 20))        # about 20 accuracy evaluations per run
+        return rec, (math.nan if timing is None else timing.seconds(n, rec, None))
+
+    if timing is not None and plan(steps)[1] > limits.time_budget_s:
+        lo, hi = 1, steps                      # the largest step count within the budget
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if plan(mid)[1] <= limits.time_budget_s else (lo, mid - 1)
+        steps = lo
+    rec, est = plan(steps)
     if steps < requested:
         why = (f"at most {limits.max_steps} steps" if steps == limits.max_steps else
                f"the limit keeps one sweep under {limits.time_budget_s:g} s on this server")
