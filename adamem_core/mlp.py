@@ -1122,12 +1122,17 @@ def calibrate(dataset: "Dataset", hidden: Sequence[int], activation: str,
               specs: Sequence[OptimizerSpec], batch_size: int | None = None,
               device: str | torch.device = "auto", seeds: Sequence[int] = (0,),
               grid: int | None = None, steps: int = 3,
-              num_threads: int | None = 1) -> StepTiming:
-    """Time the real batched program of ``specs`` × ``seeds`` on this machine (one warm-up
+              num_threads: int | None = 1, lrs: Sequence[float] | None = None) -> StepTiming:
+    """Time the real batched program of ``specs`` × ``seeds`` (× ``lrs`` for a sweep, as
+    :meth:`SweepConfig.runs` orders them) on this machine (one warm-up
     step, then the median of ``steps`` steps; one evaluation; one snapshot on a ``grid``² grid
     for 2-D data): the estimate :func:`clamp_config` extrapolates, so that the limits hold on
     the machine the app runs on, whatever its speed and load. Costs a few training steps."""
-    runs = [(s, int(sd)) for sd in seeds for s in specs]
+    if lrs is None:
+        runs = [(s, int(sd)) for sd in seeds for s in specs]
+    else:
+        runs = [(s.replace(lr=lr), int(sd)) for s in specs for lr in _check_lrs(lrs)
+                for sd in seeds]
     return _calibrate_runs(dataset, _check_hidden(hidden), activation, runs, batch_size,
                            pick_device(device), grid, steps, num_threads)
 
@@ -1615,10 +1620,24 @@ def sweep_table(runs: Sequence[RunRecord]) -> Any:
     η), ``lr``, ``beta`` (the constant β / β₁ of a baseline, NaN for adaptive), ``lam``
     (λ; 0 for the λ = 0 baselines, NaN for torch's classes), ``seed``, ``final_test_acc``,
     ``final_train_acc``, ``final_loss`` (the final model on the whole training set; NaN if
-    diverged), ``diverged_at`` (step, NaN if not), ``steps`` (done) and ``stopped_early``."""
+    diverged), ``diverged_at`` (step, NaN if not), ``steps`` (done) and ``stopped_early``.
+
+    Partial records (a sweep interrupted before its final evaluation, ``finished`` False) give
+    their last measured values instead: the last evaluated accuracies and the last step's
+    (mini-)batch loss."""
     import pandas as pd
+
+    def last(a: np.ndarray) -> float:
+        ok = np.flatnonzero(np.isfinite(a))
+        return float(a[ok[-1]]) if len(ok) else math.nan
+
     rows = []
     for r in runs:
+        fin = r.finished
+        if fin or r.diverged:
+            acc, tacc, fl = r.final_test_acc, r.final_train_acc, r.final_loss
+        else:
+            acc, tacc, fl = last(r.test_acc), last(r.train_acc), last(r.loss)
         s = r.spec
         fb = s.fixed_beta
         lam = s.resolved().get("lam", 0.0 if s.entry.reports_beta else math.nan)
@@ -1627,8 +1646,8 @@ def sweep_table(runs: Sequence[RunRecord]) -> Any:
         rows.append({
             "name": s.name, "label": _label_without_lr(s), "lr": s.lr,
             "beta": math.nan if fb is None else fb, "lam": float(lam),
-            "seed": int(r.meta.get("seed", 0)), "final_test_acc": r.final_test_acc,
-            "final_train_acc": r.final_train_acc, "final_loss": r.final_loss,
+            "seed": int(r.meta.get("seed", 0)), "final_test_acc": acc,
+            "final_train_acc": tacc, "final_loss": fl,
             "diverged_at": math.nan if r.diverged_at is None else float(r.diverged_at),
             "steps": r.steps, "stopped_early": r.stopped_early})
     return pd.DataFrame(rows, columns=["name", "label", "lr", "beta", "lam", "seed",
