@@ -534,3 +534,44 @@ def dual_value(beta: Any, f: Any, gap: Any, g: Any, d: Any, lr: Any, lam: Any, P
     mixed = f + beta * gap + inner((1.0 - beta) * g + beta * d, u, dim)
     p1, p2 = proximal(u, d, lr, lam, P, wd, x, dim)
     return mixed + p1 + p2
+
+
+# ----------------------------------------------------------------------------- constant-β stability
+def momentum_stability_bound(beta: float, L: float, kind: str = "ema") -> float:
+    r"""The largest stable learning rate of constant-β momentum on a quadratic whose largest
+    curvature (Hessian eigenvalue) is L > 0: the run converges for every start iff η is below it.
+
+    ``kind="ema"`` — EMA heavy ball :math:`d_{t+1} = \beta d_t + (1-\beta)g_t`,
+    :math:`x_{t+1} = x_t - \eta d_{t+1}` (β = 0 is plain gradient descent):
+
+    .. math:: \eta < \frac{2(1+\beta)}{(1-\beta)L}.
+
+    Derivation: along an eigenvector of curvature h, g_t = h x_t and
+    :math:`\eta d_t = x_{t-1} - x_t`, so :math:`x_{t+1} = (1 + \beta - a)x_t - \beta x_{t-1}` with
+    :math:`a = \eta(1-\beta)h`. The characteristic polynomial :math:`z^2 - (1+\beta-a)z + \beta`
+    has both roots inside the unit circle iff (Jury) :math:`|\beta| < 1` and
+    :math:`|1+\beta-a| < 1+\beta`, i.e. :math:`0 < a < 2(1+\beta)`; at the upper end a root is
+    z = −1 (the iterate flips sign and grows beyond it). The largest h = L binds.
+
+    ``kind="heavy_ball"`` — torch's undampened :math:`d_{t+1} = \beta d_t + g_t`: the same
+    recurrence with a = ηh, so :math:`\eta < 2(1+\beta)/L`.
+
+    ``kind="nesterov"`` — the EMA Nesterov step :math:`x_{t+1} = x_t - \eta(\beta d_{t+1} +
+    (1-\beta)g_t)`: with c = 1 − β the state (x, d) evolves by
+    :math:`\begin{pmatrix}1-\eta ch(1+\beta) & -\eta\beta^2\\ ch & \beta\end{pmatrix}`, trace
+    :math:`1+\beta-\eta ch(1+\beta)`, determinant :math:`\beta(1-\eta ch)`; Jury's conditions
+    1 + det ± tr > 0, |det| < 1 leave :math:`\eta < 2(1+\beta)/((1-\beta)(1+2\beta)L)`.
+
+    β ≥ 1 or L ≤ 0 (no curvature): ``inf``."""
+    beta, L = float(beta), float(L)
+    if not (0.0 <= beta) or not np.isfinite(L):
+        raise ValueError(f"need 0 <= beta and a finite L, got beta={beta!r}, L={L!r}")
+    if beta >= 1.0 or L <= 0.0:
+        return float(np.inf)
+    if kind == "ema":
+        return 2.0 * (1.0 + beta) / ((1.0 - beta) * L)
+    if kind == "heavy_ball":
+        return 2.0 * (1.0 + beta) / L
+    if kind == "nesterov":
+        return 2.0 * (1.0 + beta) / ((1.0 - beta) * (1.0 + 2.0 * beta) * L)
+    raise ValueError(f"kind must be 'ema', 'heavy_ball' or 'nesterov', got {kind!r}")
