@@ -20,6 +20,7 @@ PAGES = [
             url_path="playground"),
     st.Page("app_pages/inside_step.py", title="Inside one step", icon="🔬", url_path="inside"),
     st.Page("app_pages/mlp_lab.py", title="MLP lab", icon="🧠", url_path="mlp"),
+    st.Page("app_pages/sweeps.py", title="Sweeps", icon="🗺️", url_path="sweeps"),
     st.Page("app_pages/about.py", title="About", icon="📖", url_path="about"),
 ]
 
