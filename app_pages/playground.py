@@ -19,6 +19,7 @@ from ui import shared_figures
 from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
                        landscape_label, lecture_exit_button, lecture_on, scene_runs, set_scene,
                        show_notices, try_landscape)
+from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 LR_GRID = sorted({round(m * 10.0 ** e, 12) for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)}
                  | {10.0})
@@ -284,10 +285,10 @@ if err or formula_error:
     st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
     st.info("Fix the formula in the sidebar (the message says where the problem is); "
             "the charts come back as soon as it parses.")
-    st.stop()
+    stop_page()
 if not scene.runs:
     st.info("Choose at least one optimizer in the sidebar.")
-    st.stop()
+    stop_page()
 
 st.caption(f"**{land.title}** — {land.note}")
 # every landscape's LaTeX already starts with "f(x, y) =" (the custom parser's too)

@@ -17,6 +17,8 @@ from adamem_core import engine
 from adamem_core import figures as F
 from adamem_core.specs import OptimizerSpec as S
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 try:
     from adamem_core.landscapes import LANDSCAPES
     LAND = LANDSCAPES["ill_conditioned_quadratic"]
