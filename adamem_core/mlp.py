@@ -878,6 +878,7 @@ class _Group:
                              else col(wd, torch.float64 if dt == torch.float64 else
                                       torch.float32))
             self.decay = col([1 - a * b for a, b in zip(lr, wd)], dt)[:, None]
+            self.lr_acc = col(lr, torch.float64 if dt == torch.float64 else torch.float32)
             self.lam_p = scalar_or_col(self.lam_list)
             if isinstance(self.lam_p, torch.Tensor):
                 self.lam_p = self.lam_p.to(dt)
@@ -940,34 +941,55 @@ class _Group:
         return beta, terms.beta, model.effective_momentum(beta, lam)
 
     def _adamw(self, p: torch.Tensor, g: torch.Tensor):
+        """``AMAdamW.step`` (and AdamW's) with a run dimension: the taylor gap along the step
+        actually taken (:func:`model.taylor_gap` with the previous step's η, P and decoupled
+        decay), AdamW's first step (β₁max, no λ: :func:`model.first_step_beta`/``_lam``), the
+        closed form per tensor or over the run (:func:`model.combine`,
+        :func:`model.beta_from_sums`), then d ← d + z(g − d), x ← (1 − ημ)x − ηP⁻¹d."""
         st = self.stack
-        if self.d is None:                                   # AdamW's first moment: 0
+        first = self.d is None                  # every run's memory is still AdamW's m_0 = 0
+        if first:
             self.d = torch.zeros_like(g)
         d, v = self.d, self.v
+        n, L = d.shape[0], len(st.bounds)
+        if first:                               # d_0 = 0: no memory plane above ℓ_g
+            gaps = torch.zeros(n, L, dtype=torch.float64, device=d.device)
+        else:                                   # before v moves: P' is the previous P
+            P_prev = model.precondition(v, self._expand(self.prev_s), self._expand(self.prev_e))
+            gaps = torch.stack([model.taylor_gap(gk, dk, self.lr_acc, Pk, self.wd_parts, xk, 1)
+                                for gk, dk, Pk, xk in zip(st.tensors(g), st.tensors(d),
+                                                          st.tensors(P_prev), st.tensors(p))],
+                               1).to(torch.float64)
         if isinstance(self.beta2, float):
             v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
         else:
             b2 = self.beta2.to(v.dtype)
             v.mul_(b2).addcmul_(g * (1 - b2), g)
         bc1 = model.bias_correction1(self.bmax[:, None], self.prod)      # (n, L)
-        P = model.preconditioner(v, float(self.t), self.beta2, self.eps, self._expand(bc1))
-        lam = self.lam_p
-        parts = [model.adamw_parts(gk, dk, Pk, lam, self.wd_parts, xk, 1)
+        s_, e_ = model.precond_scalars(float(self.t), self.beta2, self.eps, bc1)
+        P = model.precondition(v, self._expand(s_), self._expand(e_))
+        lam = model.first_step_lam(self.lam_p, first)
+        parts = [model.adamw_parts(gk, dk, Pk, lam, self.wd_parts, xk, 1, with_gap=False)
                  for gk, dk, Pk, xk in zip(st.tensors(g), st.tensors(d), st.tensors(P),
                                            st.tensors(p))]
-        gam, a, c = (torch.stack([pt[k] for pt in parts], 1).to(torch.float64)
-                     for k in range(3))
+        a, c = (torch.stack([pt[k] for pt in parts], 1).to(torch.float64) for k in (1, 2))
         if self.per_tensor:
-            terms = model.combine([(gam, a, c)], [self.lr[:, None]], [self.lr[:, None]], None,
+            terms = model.combine([(None, a, c)], [self.lr[:, None]], [self.lr[:, None]], gaps,
                                   self.bmax[:, None])
             beta = terms.beta
         else:
-            terms = model.combine([(gam.sum(1), a.sum(1), c.sum(1))], [self.lr], [self.lr],
-                                  None, self.bmax)
-            beta = terms.beta[:, None].expand(-1, gam.shape[1])
+            if first:   # every ω is 0 (model.sum_weights): no tensor has a say yet
+                zero = torch.zeros(n, dtype=torch.float64, device=d.device)
+                terms = model.beta_from_sums(gaps.sum(1), zero, zero, 0.0, self.bmax)
+            else:       # one η per run: ω_i = η, normalised weights 1
+                terms = model.beta_from_sums(gaps.sum(1), a.sum(1), c.sum(1), self.lr,
+                                             self.bmax)
+            beta = terms.beta[:, None].expand(-1, L)
         if self.any_fixed:
             beta = torch.where(self.fixed_mask[:, None], self.fixed[:, None], beta)
-        if self.all_lam0:                                    # AdamW's lerp weight 1 − β
+        if first:                               # AdamW's first step: β₁max and no λ
+            beta = model.first_step_beta(beta, self.bmax[:, None], True).expand(-1, L)
+        if self.all_lam0 or first:              # AdamW's lerp weight 1 − β
             z = self._expand((1.0 - beta).to(d.dtype))
             eff = beta
         else:
@@ -981,7 +1003,8 @@ class _Group:
         if self.any_wd:
             p.mul_(self.decay)
         p.add_((d / P) * self.neg_lr)
-        self.prod.mul_(beta)
+        self.prod = self.prod * beta
+        self.prev_s, self.prev_e = s_, e_
         if not self.per_tensor:
             return beta[:, 0], terms.beta, eff.mean(1)
         return beta, terms.beta, eff

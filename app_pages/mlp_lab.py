@@ -413,9 +413,9 @@ def show_sweep(res: dict, scene: MLPScene, lecture: bool) -> None:
               f"seed{'s' if seeds > 1 else ''} per cell", lecture=lecture,
         value_format=".3f" if acc else ".3g"), key="ml_fig_sweep_map", width="stretch")
     st.caption("Each row is an optimizer, each column a learning rate η (log scale); the colour "
-               f"is the {vtitle} (darker = better), ✕ marks cells where most seeds diverged, "
-               "the white star each row's best η. Adaptive β (top rows) against constant β "
-               "(below): a wider dark band = a wider range of η that trains.")
+               f"is the {vtitle} (its scale on the right), ✕ marks cells where most seeds "
+               "diverged, the white star each row's best η. Adaptive β (top rows) against "
+               "constant β (below): does adaptive β widen the range of η that trains?")
     c1, c2 = st.columns([3, 2], gap="medium")
     with c1:
         st.plotly_chart(fair_comparison_figure(
@@ -434,7 +434,7 @@ def show_sweep(res: dict, scene: MLPScene, lecture: bool) -> None:
                          "best η": "—" if b["lr"] != b["lr"] else f"{b['lr']:g}",
                          vtitle: "—" if b["value"] != b["value"] else
                          (f"{b['value']:.3f}" if acc else f"{b['value']:.3g}"),
-                         "η that train (decades)": "—" if w is None or w["decades"] !=
+                         "η range that trains": "—" if w is None or w["decades"] !=
                          w["decades"] else f"{w['lo']:g}–{w['hi']:g} ({w['decades']:.1f})"})
         import pandas as pd
         frame = pd.DataFrame(rows)
