@@ -208,3 +208,36 @@ def test_app_in_a_browser(streamlit_server, chromium):
         assert not console_errors, console_errors
     finally:
         context.close()
+
+
+def test_mlp_sweep_in_a_browser(streamlit_server, chromium):
+    """The MLP lab's sweep mode from a link: a small sweep (2 optimizers × 4 learning rates × 2
+    seeds), run with the button; the robustness map and the fair comparison are drawn, the best-η
+    table is there; screenshot."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/mlp?m_mode=sweep&m_n=300&m_steps=60&m_hidden=16"
+                  "&m_sopt=am_sgd,sgd_ema:0.9,sgd_ema:0.5&m_snlr=5&m_slo=0.01&m_shi=10"
+                  "&m_sseeds=2", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="MLP lab").first.wait_for(timeout=LOAD_MS)
+        # the summary is written after the server measured the configuration: wait for it
+        page.wait_for_function("document.body.innerText.includes('30 networks')",
+                               timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        page.get_by_role("button", name="▶ Run sweep").click()
+        page.wait_for_function(
+            """() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
+                     .some(t => t.textContent.includes('Final test accuracy after'))
+                     && document.body.innerText.includes('Sweep table (CSV')""",
+            timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) == 2, chart_titles(page)
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        assert "best η" in page.locator("body").inner_text()
+        assert "m_mode=sweep" in page.url
+        full_page_screenshot(page, "mlp_sweep")
+    finally:
+        context.close()
