@@ -23,6 +23,7 @@ from adamem_core.sweep_scene import (ADAPTIVE, BASELINES, SweepScene, parse_quer
 from ui.common import (LANDSCAPE_OPTIONS, LECTURE_KEY, apply_lecture_css, landscape_label,
                        lecture_exit_button, lecture_on)
 from ui.sweeps import landscape_of, run_sweep
+from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 SCENE = "sw_scene"
 NOTES = "sw_notices"
@@ -311,7 +312,7 @@ if err or formula_error:
     st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
     st.info("Fix the formula in the sidebar (the message says where the problem is); "
             "the sweep comes back as soon as it parses.")
-    st.stop()
+    stop_page()
 
 with st.spinner(f"Running {sc.n_runs:,} runs × {sc.steps} steps…"):
     table = run_sweep(sc, land)
