@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -366,3 +367,31 @@ def stability_bounds(landscape: Landscape, rows: Sequence[OptimizerSpec]) -> dic
         b = r.fixed_beta
         out[row_label(r.label)] = model.momentum_stability_bound(b, L, kind)
     return out
+
+
+# ============================================================================ noise over seeds
+def seed_bands(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequence[float],
+               steps: int, noise: float, seeds: Sequence[int], q: tuple[float, float] = (0.1, 0.9),
+               f_star: float | None = None) -> dict[str, Any]:
+    """f(x_t) − f* of every spec over several noise seeds (ONE batched engine pass, the same
+    seeds for every spec): per spec and step the median and the ``q`` quantiles over the seeds
+    that are still finite, and how many diverged. Arrays are (len(specs), steps+1); f* is the
+    landscape's (or ``f_star``), 0 when unknown (then the values are f itself)."""
+    specs = list(specs)
+    seeds = [int(s) for s in seeds]
+    S = len(seeds)
+    run_specs = [s for s in specs for _ in range(S)]
+    res = engine._run(landscape, run_specs, start, steps, noise, np.tile(seeds, len(specs)),
+                      record=False)
+    fstar = landscape.f_star if f_star is None else f_star
+    F = res["f"] - (fstar if fstar is not None else 0.0)              # (T+1, R)
+    F = F.T.reshape(len(specs), S, steps + 1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)    # all seeds diverged at a step
+        med = np.nanmedian(F, axis=1)
+        lo = np.nanquantile(F, q[0], axis=1)
+        hi = np.nanquantile(F, q[1], axis=1)
+    div = np.array([sum(d is not None for d in res["diverged_at"][i * S:(i + 1) * S])
+                    for i in range(len(specs))])
+    return {"median": med, "lo": lo, "hi": hi, "q": q, "seeds": seeds, "diverged": div,
+            "f_star": fstar}

@@ -12,6 +12,7 @@ import streamlit as st
 
 from adamem_core.engine import trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
+from adamem_core.lecture_deck import lecture_deck_html
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
                                MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
                                parse_query, token_label)
@@ -222,16 +223,25 @@ def _load_lecture_scene(i: int) -> None:
     st.session_state["pg_scene_idx"] = i
 
 
+@st.cache_data(max_entries=1, show_spinner="Building the lecture deck…")
+def _lecture_deck() -> str:
+    return lecture_deck_html(LECTURE_SCENES)
+
+
 def lecture_scene_bar() -> None:
     """◀ / ▶ through a sequence of prepared scenes, with what each one shows (also in
     lecture mode, where the sidebar is hidden)."""
     i = st.session_state.get("pg_scene_idx")
     n = len(LECTURE_SCENES)
-    c1, c2, c3 = st.columns([1.2, 6, 1.2], vertical_alignment="center")
+    c1, c2, c3, c4 = st.columns([1.2, 5, 1.2, 1.3], vertical_alignment="center")
     c1.button("◀ Previous scene", key="pg_scene_prev", on_click=_load_lecture_scene,
               args=((i - 1) if i is not None else n - 1,), width="stretch")
     c3.button("Next scene ▶", key="pg_scene_next", on_click=_load_lecture_scene,
               args=((i + 1) if i is not None else 0,), width="stretch")
+    c4.download_button("⬇ Lecture deck", _lecture_deck, file_name="adamem_lecture_deck.html",
+                       mime="text/html", key="pg_deck", on_click="ignore", width="stretch",
+                       help=f"Download lecture deck: the {n} lecture scenes in one HTML file "
+                            "(interactive charts, opens offline, ← → to move, for a projector).")
     if i is None:
         c2.caption(f"Lecture scenes: {n} prepared scenes that each tell one part of the story "
                    "— press “Next scene ▶”.")
