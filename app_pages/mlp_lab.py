@@ -31,6 +31,7 @@ from adamem_core.mlp_scene import (BATCH_CHOICES, DEVICES, LR_CHOICES, MAX_RUNS,
                                    token_label)
 from adamem_core.sweep import best_per_row, cells, stable_windows
 from adamem_core.scene import BETA_MAX_RANGE, LAM_RANGE
+from ui.admission import admitted
 from ui.common import apply_lecture_css, lecture_exit_button, lecture_on
 
 SCENE_KEY = "ml_scene"            # the validated scene (MLPScene)
@@ -276,10 +277,11 @@ def run_training(sc: MLPScene, ds, cfg, device: str, device_used: str,
         draw["cost"] = draw["at"] - now
 
     try:
-        runs = train(ds, cfg.hidden, sc.activation, list(cfg.specs), cfg.steps, cfg.batch_size,
-                     seed=sc.seed, device=device, boundary_every=cfg.boundary_every, grid=GRID,
-                     callback=callback, callback_every=max(10, math.ceil(T / 40)),
-                     timing=timing)
+        with admitted("MLP training", key="m_adm"):   # at most N trainings per server
+            runs = train(ds, cfg.hidden, sc.activation, list(cfg.specs), cfg.steps,
+                         cfg.batch_size, seed=sc.seed, device=device,
+                         boundary_every=cfg.boundary_every, grid=GRID, callback=callback,
+                         callback_every=max(10, math.ceil(T / 40)), timing=timing)
     except (ValueError, RuntimeError) as e:   # a refused value, CUDA out of memory, …
         ss.pop(LIVE_KEY, None)
         prog.empty()
@@ -354,9 +356,10 @@ def run_sweep(sc: MLPScene, ds, cfg, device: str, device_used: str, notices: lis
                                                 "networks (press Stop to keep what is done)")
 
     try:
-        res = sweep(ds, cfg.hidden, sc.activation, list(cfg.specs), list(cfg.lrs),
-                    list(cfg.seeds), T, cfg.batch_size, device=device, callback=callback,
-                    callback_every=max(5, math.ceil(T / 40)), timing=timing)
+        with admitted("sweep", key="m_sadm"):   # a sweep takes a training slot too
+            res = sweep(ds, cfg.hidden, sc.activation, list(cfg.specs), list(cfg.lrs),
+                        list(cfg.seeds), T, cfg.batch_size, device=device, callback=callback,
+                        callback_every=max(5, math.ceil(T / 40)), timing=timing)
     except (ValueError, RuntimeError) as e:   # a refused value, CUDA out of memory, …
         ss.pop(SWEEP_LIVE_KEY, None)
         prog.empty()
