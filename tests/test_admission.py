@@ -198,3 +198,32 @@ def test_the_mlp_lab_waits_for_the_slot_another_session_holds(new_app, monkeypat
     assert any(c for c in at.get("plotly_chart"))            # it trained after the wait
     assert adm.running == 0 and adm.waiting == 0             # and gave the slot back
     A._server_admission.clear()
+
+
+def test_a_training_thread_runs_at_a_lower_priority_than_the_rest():
+    """Linux: the training's own thread is niced (page runs in other threads keep theirs)."""
+    import os
+
+    from ui.admission import TRAINING_NICENESS, background_priority
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    seen = {}
+
+    def training():
+        tid = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, tid)
+        with background_priority():
+            seen["during"] = os.getpriority(os.PRIO_PROCESS, tid)
+            seen["main"] = os.getpriority(os.PRIO_PROCESS, main_tid)
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    main_tid = threading.get_native_id()
+    main_before = os.getpriority(os.PRIO_PROCESS, main_tid)
+    th = threading.Thread(target=training)
+    th.start()
+    th.join(10)
+    assert seen["during"] == min(seen["before"] + TRAINING_NICENESS, 19)
+    assert seen["main"] == main_before                    # only the training's thread
+    if os.geteuid() == 0:                                 # may a process raise it back?
+        assert seen["after"] == seen["before"]
