@@ -13,12 +13,14 @@ import streamlit as st
 from adamem_core import figures
 from adamem_core.engine import summarize, trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
+from adamem_core.figures.sweep import add_seed_bands
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
-                               MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
-                               parse_query, token_label)
+                               MAX_FORMULA, MAX_RUNS, NOISE_RANGE, NOISE_SEEDS, SEED_RANGE,
+                               STEPS_RANGE, RunChoice, Scene, parse_query, token_label)
 from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
                        landscape_label, lecture_exit_button, lecture_on, scene_grid,
                        scene_runs, set_scene, show_notices, try_landscape)
+from ui.sweeps import noise_bands, noisy_runs
 
 LR_GRID = sorted({round(m * 10.0 ** e, 12) for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)}
                  | {10.0})
@@ -57,6 +59,7 @@ def _seed_widgets(scene: Scene) -> None:
     ss["pg_tol"] = float(scene.tol)
     ss["pg_surface"] = scene.surface3d
     ss["pg_mbeta"] = scene.model_beta
+    ss["pg_noise"], ss["pg_seed"] = float(scene.noise), int(scene.seed)
     ss["pg_seeded"] = True
 
 
@@ -132,6 +135,8 @@ def _widget_query() -> dict[str, str]:
         q["surface"] = "1"
     if ss.get("pg_mbeta"):
         q["mbeta"] = "1"
+    if ss.get("pg_noise"):
+        q["noise"], q["seed"] = repr(ss["pg_noise"]), str(ss.get("pg_seed", 0))
     return q
 
 
@@ -203,6 +208,13 @@ def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
                  help="taylor: η⟨g, d⟩ (safe with mini-batches); exact: f(x_{t−1}) − f(x_t).")
         st.select_slider("tolerance for the table", options=TOL_GRID, key="pg_tol",
                          format_func=lambda v: f"{v:g}")
+        c1, c2 = st.columns(2)
+        c1.number_input("gradient noise σ", min_value=NOISE_RANGE[0], max_value=NOISE_RANGE[1],
+                        key="pg_noise", step=0.01, format="%g",
+                        help="Every gradient becomes ∇f + σξ, ξ ~ N(0, I); the gap chart then "
+                             f"shows the median and 10–90 % band over {NOISE_SEEDS} seeds.")
+        c2.number_input("noise seed", min_value=SEED_RANGE[0], max_value=SEED_RANGE[1],
+                        key="pg_seed", disabled=not ss.get("pg_noise"))
         st.header("Display")
         st.toggle("3-D surface", key="pg_surface")
         st.toggle("show the β the model would choose for baselines", key="pg_mbeta")
@@ -293,10 +305,15 @@ st.caption(f"**{land.title}** — {land.note}")
 # every landscape's LaTeX already starts with "f(x, y) =" (the custom parser's too)
 st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {land.latex}")
 
-trajs = scene_runs(scene)
+trajs = scene_runs(scene) if not scene.noise else noisy_runs(scene)
 grid = scene_grid(scene)
 rows = summarize(trajs, land, scene.tol)
 st.markdown(story(rows, scene.tol))
+if scene.noise:
+    st.caption(f"Noisy gradients: every gradient is ∇f + σξ with σ = {scene.noise:g}, "
+               f"ξ ~ N(0, I) (seed {scene.seed}, the same noise for every optimizer). The gap "
+               f"chart adds each optimizer's median over {NOISE_SEEDS} seeds (dotted) and the "
+               "band between the 10 % and 90 % quantiles.")
 div = [r for r in rows if r["diverged_at"] is not None]
 if div:
     st.warning("  \n".join(
@@ -319,6 +336,8 @@ with left:
                         on_select=_on_pick_start, selection_mode="points")
 with right:
     fig_gap = figures.gap_figure(trajs, land.f_star, t=t, lecture=lecture)
+    if scene.noise:   # the drawn runs use seed `seed`; the median and band all NOISE_SEEDS
+        add_seed_bands(fig_gap, scene.specs(), noise_bands(scene), lecture)
     st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
     fig_beta = figures.beta_figure(trajs, t=t, show_model_beta=scene.model_beta,
                                    lecture=lecture)
