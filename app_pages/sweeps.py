@@ -21,7 +21,7 @@ from adamem_core.sweep import (LIMITS, best_per_row, cells, row_label, stability
 from adamem_core.sweep_scene import (ADAPTIVE, BASELINES, SweepScene, parse_query,
                                      playground_query)
 from ui.common import (LANDSCAPE_OPTIONS, LECTURE_KEY, apply_lecture_css, landscape_label,
-                       lecture_exit_button, lecture_on)
+                       lecture_exit_button, lecture_on, stop_page)
 from ui.sweeps import landscape_of, run_sweep
 
 SCENE = "sw_scene"
@@ -312,7 +312,7 @@ if err or formula_error:
     st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
     st.info("Fix the formula in the sidebar (the message says where the problem is); "
             "the sweep comes back as soon as it parses.")
-    st.stop()
+    stop_page()
 
 with st.spinner(f"Running {sc.n_runs:,} runs × {sc.steps} steps…"):
     table = run_sweep(sc, land)
