@@ -209,6 +209,7 @@ def test_app_in_a_browser(streamlit_server, chromium):
         context.close()
 
 
+@pytest.mark.timeout(600)   # two fresh sessions, each with its first sweep
 def test_sweeps_page_in_a_browser(streamlit_server, chromium):
     """/sweeps from a link: the robustness map and the fair comparison draw, no error box; a
     full-page screenshot, and the lecture-mode first screen at 1280×720 (the map and its

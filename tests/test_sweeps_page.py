@@ -262,3 +262,38 @@ def test_lecture_mode(new_app):
     m = charts(at)[0]
     assert m["layout"]["font"]["size"] >= 20 and m["layout"]["height"] <= 520
     assert at.button(key="sw_exit_lecture")
+
+
+# ============================================================================= Playground noise
+@pytest.mark.parametrize("query, corrected", [({"noise": "0.3", "seed": "4"}, False),
+                                              ({"noise": "-2", "seed": "x"}, True),
+                                              ({"noise": "<script>", "seed": "1e308"}, True)])
+def test_playground_noise_control(new_app, query, corrected):
+    """σ and seed from the URL (validated): with σ > 0 the gap chart adds each run's median and
+    band over the seeds, and the runs drawn are the noisy ones; σ = 0 leaves the URL as before."""
+    at = run(new_app(query))
+    no_markup(at)
+    assert (CORRECTED in warnings(at)) == corrected
+    figs = charts(at)
+    gap = figs[1]
+    roles = [(d.get("meta") or {}).get("role") for d in gap["data"]]
+    if corrected:                                  # clamped to σ = 0: the noise-free scene
+        assert "band" not in roles and "noise" not in at.query_params
+        return
+    assert roles.count("band") == roles.count("median") == 4 and "band_legend" in roles
+    assert at.query_params["noise"] == "0.3" and at.query_params["seed"] == "4"
+    assert "σ = 0.3" in captions(at)
+    noisy = [d for d in gap["data"] if (d.get("meta") or {}).get("role") == "gap"][0]["y"]
+    at.number_input(key="pg_noise").set_value(0.0)
+    run(at)
+    clean = [d for d in charts(at)[1]["data"] if (d.get("meta") or {}).get("role") == "gap"][0]
+    assert "noise" not in at.query_params
+    assert not np.allclose(_arr(noisy)[:20], _arr(clean["y"])[:20])
+
+
+def _arr(v) -> np.ndarray:
+    """A figure's array from its JSON: a plain list, or Plotly's typed array (dtype, bdata)."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).astype(float)
+    return np.asarray(v, dtype=float)
