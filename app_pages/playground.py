@@ -17,9 +17,9 @@ from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES
                                MAX_FORMULA, MAX_RUNS, NOISE_RANGE, NOISE_SEEDS, SEED_RANGE,
                                STEPS_RANGE, RunChoice, Scene, parse_query, token_label)
 from ui import shared_figures
-from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
-                       landscape_label, lecture_exit_button, lecture_on, scene_runs, set_scene,
-                       show_notices, try_landscape)
+from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, PAGE_KEY, apply_lecture_css,
+                       current_scene, landscape_label, lecture_exit_button, lecture_on,
+                       scene_runs, set_scene, show_notices, try_landscape)
 from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 from ui.sweeps import noisy_charts
 
@@ -279,9 +279,15 @@ def story(rows: list[dict], tol: float) -> str:
 
 scene = current_scene()
 # Streamlit drops the state of widgets that were not drawn in the last run, so after a visit to
-# another page the playground's widgets come back empty: seed them again from the scene.
-if not st.session_state.get("pg_seeded") or "pg_land" not in st.session_state:
+# another page the playground's widgets come back empty: seed them again from the scene. The
+# same happens on a switch between the Playground's two page objects ("/" and its /playground
+# twin, app.py): widget identities include the page, so the keys survive but their values fall
+# back to each widget's default.
+_page = st.session_state.get(PAGE_KEY)
+if (not st.session_state.get("pg_seeded") or "pg_land" not in st.session_state
+        or st.session_state.get("pg_page") != _page):
     _seed_widgets(scene)
+st.session_state["pg_page"] = _page
 if st.session_state.get("pg_t", 0) > st.session_state.get("pg_steps", 0):
     st.session_state["pg_t"] = st.session_state["pg_steps"]
 elif st.session_state.get("pg_t") == st.session_state.get("pg_steps_shown"):
