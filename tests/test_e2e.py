@@ -209,6 +209,50 @@ def test_app_in_a_browser(streamlit_server, chromium):
         context.close()
 
 
+@pytest.mark.timeout(600)   # two fresh sessions, each with its first sweep
+def test_sweeps_page_in_a_browser(streamlit_server, chromium):
+    """/sweeps from a link: the robustness map and the fair comparison draw, no error box; a
+    full-page screenshot, and the lecture-mode first screen at 1280×720 (the map and its
+    caption, nothing cut off)."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/sweeps?s_nlr=12&s_steps=200", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Sweeps").first.wait_for(timeout=2 * LOAD_MS)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+            ".length >= 2", timeout=2 * LOAD_MS)   # a new session: imports, the sweep
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) == 2
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        titles = chart_titles(page)
+        assert "steps to f − f* < 1e-06" in titles[0] and "best of 12" in titles[1], titles
+        assert "s_nlr=12" in page.url
+        full_page_screenshot(page, "sweeps")
+    finally:
+        context.close()
+    context = chromium.new_context(viewport={"width": 1280, "height": 720},
+                                   device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/sweeps?lecture=1", wait_until="domcontentloaded")
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+            ".length >= 1", timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        # the map and the caption under it end inside the first 720 px
+        box = page.locator('[data-testid="stPlotlyChart"]').first.bounding_box()
+        cap = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+        assert cap["y"] + cap["height"] <= 720, cap
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "sweeps_lecture_1280x720.png"))
+    finally:
+        context.close()
+
+
 SWEEP_MS = 240_000        # a server start, the measured limits and 30 networks, on a shared box
 
 

@@ -80,3 +80,46 @@ def noisy_runs(scene):
 def noise_bands(scene):
     """Median and 10–90 % band of f − f* over NOISE_SEEDS seeds for the Playground (cached)."""
     return _bands(*_key(scene), scene.noise)
+
+
+class NoisyCharts:
+    """The Playground's charts for a scene with gradient noise σ > 0, built for this session
+    (the shared, frozen figures of :mod:`ui.shared_figures` are the noise-free scene's): the
+    runs with the scene's noise seed, the gap chart with every run's median and 10–90 % band
+    over NOISE_SEEDS seeds. Same methods as ``ui.shared_figures``."""
+
+    def __init__(self, scene):
+        self.scene = scene
+        self.land, _ = landscape_of(scene)
+        self.runs = noisy_runs(scene)
+
+    def summary(self):
+        from adamem_core import figures
+        rows = engine.summarize(self.runs, self.land, self.scene.tol)
+        return rows, figures.summary_table(rows, self.scene.tol)
+
+    def trajectory_chart(self, scene, t: int):
+        from adamem_core import figures
+        from ui.common import scene_grid
+        sc, land = self.scene, self.land
+        return figures.trajectory_figure(scene_grid(sc), self.runs, land.title, land.minima,
+                                         (sc.x0, sc.y0), t=t, animate=not sc.surface3d,
+                                         surface3d=sc.surface3d, lecture=sc.lecture,
+                                         max_frames=60, frame_bytes=100_000,
+                                         pick_grid=0 if sc.surface3d else 25)
+
+    def gap_chart(self, scene, t: int):
+        from adamem_core import figures
+        from adamem_core.figures.sweep import add_seed_bands
+        fig = figures.gap_figure(self.runs, self.land.f_star, t=t, lecture=self.scene.lecture)
+        return add_seed_bands(fig, self.scene.specs(), noise_bands(self.scene),
+                              self.scene.lecture)
+
+    def beta_chart(self, scene, t: int):
+        from adamem_core import figures
+        return figures.beta_figure(self.runs, t=t, show_model_beta=self.scene.model_beta,
+                                   lecture=self.scene.lecture)
+
+
+def noisy_charts(scene) -> NoisyCharts:
+    return NoisyCharts(scene)
