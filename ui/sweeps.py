@@ -3,6 +3,8 @@ the pure computations (sweeps, noisy runs, seed bands). No maths here."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import streamlit as st
 
@@ -11,6 +13,7 @@ from adamem_core.expressions import ExpressionError, custom
 from adamem_core.landscapes import LANDSCAPES
 from adamem_core.scene import CUSTOM, NOISE_SEEDS
 from adamem_core.specs import OptimizerSpec
+from ui.admission import admitted
 
 _SPEC_HASH = {OptimizerSpec: repr}
 
@@ -35,7 +38,10 @@ def landscape_of(scene):
         return None, str(e)
 
 
-@st.cache_data(max_entries=24, show_spinner=False, hash_funcs=_SPEC_HASH)
+_SWEEP_CACHE = 24
+
+
+@st.cache_data(max_entries=_SWEEP_CACHE, show_spinner=False, hash_funcs=_SPEC_HASH)
 def _sweep(name: str, params: tuple, formula: str, rows: tuple, lrs: tuple, steps: int,
            tol: float, starts: tuple, noise: float, seeds: tuple):
     land = _landscape(name, params, formula)
@@ -43,13 +49,33 @@ def _sweep(name: str, params: tuple, formula: str, rows: tuple, lrs: tuple, step
                     starts=np.array(starts, dtype=float), noise=noise, seeds=seeds)
 
 
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _computed() -> OrderedDict:
+    """The keys of the sweeps this server computed lately (bounded like ``_sweep``'s cache), so
+    that opening a sweep that is already cached never waits for a training slot."""
+    return OrderedDict()
+
+
 def run_sweep(scene, land):
-    """The sweep table of a :class:`~adamem_core.sweep_scene.SweepScene` (cached)."""
+    """The sweep table of a :class:`~adamem_core.sweep_scene.SweepScene` (cached). A sweep that
+    has to be computed takes one of the server's training slots (``ui.admission``: at most N
+    trainings or sweeps at once, the others wait with their place in the queue); one that is
+    already cached is served at once."""
     starts = tuple(map(tuple, scene.starts(land).tolist()))
-    return _sweep(scene.landscape, tuple(scene.params),
-                  scene.formula if scene.landscape == CUSTOM else "", tuple(scene.rows()),
-                  tuple(float(v) for v in scene.lrs()), scene.steps, scene.tol, starts,
-                  scene.noise, scene.seeds())
+    args = (scene.landscape, tuple(scene.params),
+            scene.formula if scene.landscape == CUSTOM else "", tuple(scene.rows()),
+            tuple(float(v) for v in scene.lrs()), scene.steps, scene.tol, starts,
+            scene.noise, scene.seeds())
+    key, done = repr(args), _computed()
+    if key in done:
+        done.move_to_end(key)
+        return _sweep(*args)
+    with admitted("sweep", key="s_adm"):
+        table = _sweep(*args)
+    done[key] = True
+    while len(done) > _SWEEP_CACHE:
+        done.popitem(last=False)
+    return table
 
 
 @st.cache_data(max_entries=24, show_spinner=False, hash_funcs=_SPEC_HASH)
