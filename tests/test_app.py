@@ -23,7 +23,7 @@ from adamem_core.expressions import ExpressionError, custom
 from adamem_core.landscapes import LANDSCAPES
 from adamem_core.scene import LECTURE_SCENES
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.numerical, pytest.mark.timeout(300)]
 
 PLAYGROUND = "app_pages/playground.py"
 INSIDE = "app_pages/inside_step.py"
@@ -112,7 +112,8 @@ def test_defaults_tell_the_story(new_app):
     assert any("torch device: **cpu" in c.value or "torch device: **cuda" in c.value
                for c in at.sidebar.caption)
     labels = [d.proto.label for d in at.get("download_button")]
-    assert labels == ["Trajectories (CSV)", "Trajectory figure (standalone HTML)"]
+    assert labels == ["⬇ Lecture deck", "Trajectories (CSV)",
+                      "Trajectory figure (standalone HTML)"]
     assert _qp(at, "f") == "ill_conditioned_quadratic" and _qp(at, "steps") == "150"
     assert "pg_exit_lecture" not in [b.key for b in at.button]
 
@@ -494,3 +495,17 @@ def test_lecture_scene_in_lecture_mode(new_app):
     run(at)
     assert _qp(at, "f") == "beale" and _qp(at, "lecture") == "1"
     assert any("diverged at step 5" in w.value for w in at.warning)
+
+
+def test_switch_between_the_playgrounds_two_paths_keeps_the_scene(new_app):
+    """"/" and its /playground twin (app.py) run the same script as two page objects, whose
+    widgets Streamlit tells apart by page: a switch between them must re-seed the controls from
+    the session's scene instead of letting every widget fall back to its minimum (which ran a
+    1-step scene at η = 1e-5 from the domain's corner, or crashed on the step slider)."""
+    at = run(new_app({"f": "beale", "steps": "77", "lr": "0.02"}))
+    before = at.session_state["scene"].to_query()
+    at.switch_page("app_pages/playground.py")      # the other page object of the same script
+    run(at)
+    after = at.session_state["scene"].to_query()
+    assert after == before and after["steps"] == "77" and after["f"] == "beale"
+    assert at.slider(key="pg_steps").value == 77
