@@ -23,7 +23,6 @@ from adamem_core.sweep_scene import (ADAPTIVE, BASELINES, SweepScene, parse_quer
 from ui.common import (LANDSCAPE_OPTIONS, LECTURE_KEY, apply_lecture_css, landscape_label,
                        lecture_exit_button, lecture_on, stop_page)
 from ui.sweeps import landscape_of, run_sweep
-from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 SCENE = "sw_scene"
 NOTES = "sw_notices"
