@@ -14,7 +14,7 @@ import streamlit as st
 from adamem_core import figures
 from adamem_core.engine import local_surface, step_geometry, step_slice
 from ui.common import (apply_lecture_css, current_scene, lecture_exit_button, lecture_on,
-                       scene_grid, scene_runs, try_landscape)
+                       scene_grid, scene_runs, set_scene, try_landscape)
 from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 
@@ -37,6 +37,7 @@ def _vec(v: np.ndarray) -> str:
 apply_lecture_css()
 lecture = lecture_on()
 scene = current_scene()
+set_scene(scene)   # the URL holds the scene here too: a copied link reopens this step's run
 st.title("Inside one step — the two planes behind β_t")
 lecture_exit_button("is_exit_lecture")
 

@@ -516,3 +516,20 @@ def test_switch_between_the_playgrounds_two_paths_keeps_the_scene(new_app):
     after = at.session_state["scene"].to_query()
     assert after == before and after["steps"] == "77" and after["f"] == "beale"
     assert at.slider(key="pg_steps").value == 77
+
+
+def test_inside_one_step_keeps_the_scene_in_its_url(new_app):
+    """After a switch from the Playground, Inside one step's own URL holds the scene, so that a
+    link copied there reopens the same runs (the first visit of that link reads it back)."""
+    at = run(new_app({"f": "beale", "lr": "0.02", "steps": "90"}))
+    at.switch_page("app_pages/inside_step.py")
+    for k in list(at.query_params):          # a sidebar link opens the page without a query
+        del at.query_params[k]
+    run(at)
+    q = {k: at.query_params[k] for k in at.query_params}
+    assert q.get("f") == ["beale"] or q.get("f") == "beale", q
+    link = {k: (v[0] if isinstance(v, list) else v) for k, v in q.items()}
+    again = new_app(link)
+    again.switch_page("app_pages/inside_step.py")
+    run(again)
+    assert again.session_state["scene"].to_query() == at.session_state["scene"].to_query()
