@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch.optim import Optimizer
 
+from . import distributed as _dist
 from . import model
 
 __all__ = ["AMSGD", "AMAdamW", "OPTIMIZERS", "OptimizerEntry"]
@@ -102,6 +103,26 @@ class _AMBase(Optimizer):
             return None
         with torch.enable_grad():
             return closure()
+
+    def _init_groups(self, shard_group: Any, loss_group: Any) -> None:
+        """The distributed keywords (process groups are not hyper-parameters: they stay out of
+        ``param_groups`` and ``state_dict``); see :mod:`adamem_core.distributed`."""
+        self.shard_group = shard_group
+        self.loss_group = loss_group
+
+    def _reduction(self, per_tensor: bool) -> Any:
+        """This step's all-reduce plan (:func:`adamem_core.distributed.plan`), None when
+        nothing is communicated."""
+        return _dist.plan(self, per_tensor, self.param_groups[0]["loss_gap"] == "exact")
+
+    def _idle_step(self, red: Any, k: int, loss: Any) -> None:
+        """A rank that holds no gradient this step (e.g. a ZeRO partition) still joins the
+        step's all-reduce with zeros, so that the other ranks do not wait for it."""
+        dev = next((p.device for g in self.param_groups for p in g["params"]),
+                   torch.device("cpu"))
+        if red is not None:
+            red.reduce(torch.zeros(k, 0, dtype=torch.float64, device=dev), [],
+                       None if loss is None or not red.loss_key else _loss_tensor(loss, dev))
 
     def _gather(self, group: dict) -> tuple[list, list]:
         params, grads = [], []
@@ -224,7 +245,8 @@ class AMSGD(_AMBase):
     def __init__(self, params: Iterable, lr: float, *, lam: float = 0.1, beta_max: float = 0.9,
                  beta: float | None = None, weight_decay: float = 0.0, loss_gap: str = "taylor",
                  beta_scope: str = "global", foreach: bool | None = None,
-                 maximize: bool = False, nesterov: bool = False) -> None:
+                 maximize: bool = False, nesterov: bool = False, shard_group: Any = None,
+                 loss_group: Any = None) -> None:
         _check_real("lr", lr, 0.0)
         _check_real("lam", lam, 0.0)
         _check_real("beta_max", beta_max, 0.0, 1.0, hi_open=True)
@@ -236,10 +258,13 @@ class AMSGD(_AMBase):
         _check_flag("foreach", foreach, allow_none=True)
         _check_flag("maximize", maximize)
         _check_flag("nesterov", nesterov)
+        _dist.check_group("shard_group", shard_group)
+        _dist.check_group("loss_group", loss_group)
         defaults = dict(lr=lr, lam=lam, beta_max=beta_max, beta=beta, weight_decay=weight_decay,
                         loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
                         maximize=maximize, nesterov=nesterov)
         super().__init__(params, defaults)
+        self._init_groups(shard_group, loss_group)
         self.last_stats = None
 
     @torch.no_grad()
@@ -260,16 +285,19 @@ class AMSGD(_AMBase):
                 if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
                     st["direction"] = g.detach().clone(memory_format=torch.preserve_format)
                 dirs.append(st["direction"])
+            all_p += params                     # (the state's keys)
+            # the maths runs on local shards (DTensor parameters: to_local(), never reshaped)
+            params, grads, dirs = (_dist.local_list(ts) for ts in (params, grads, dirs))
             groups.append((group, params, grads, dirs))
-            all_p += params
             all_g += grads
             all_d += dirs
+        scope_global = g0["beta_scope"] == "global"
+        red = self._reduction(not scope_global)
         if not all_p:
+            self._idle_step(red, 3, loss)
             return loss
 
         device = all_p[0].device
-        gap = (self._exact_gap(loss, all_p, g0["maximize"]) if g0["loss_gap"] == "exact"
-               else None)
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
@@ -279,7 +307,15 @@ class AMSGD(_AMBase):
             gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
         lrs = [float(gr["lr"]) for gr, ps, _, _ in groups for _ in ps]
         lams = [float(gr["lam"]) for gr, ps, _, _ in groups for _ in ps]
-        scope_global = g0["beta_scope"] == "global"
+        cur = loss if g0["loss_gap"] == "exact" else None
+        if red is not None:   # sums over every shard (global scope: per param group), mean loss
+            (gg, gd, dd), cur = red.reduce(torch.stack([gg, gd, dd]), all_p,
+                                           None if cur is None else _loss_tensor(cur, device))
+            if scope_global:
+                lrs = [float(gr["lr"]) for gr in self.param_groups]
+                lams = [float(gr["lam"]) for gr in self.param_groups]
+        gap = (self._exact_gap(cur, all_p, g0["maximize"]) if g0["loss_gap"] == "exact"
+               else None)
         if scope_global:
             if len(set(lrs)) == 1 and len(set(lams)) == 1:
                 terms = model.beta_sgd(gg.sum(), gd.sum(), dd.sum(), lrs[0], lams[0],
@@ -394,7 +430,8 @@ class AMAdamW(_AMBase):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, lam: float = 0.1, beta1: float | None = None,
                  loss_gap: str = "taylor", beta_scope: str = "tensor",
-                 foreach: bool | None = None, maximize: bool = False) -> None:
+                 foreach: bool | None = None, maximize: bool = False, shard_group: Any = None,
+                 loss_group: Any = None) -> None:
         _check_real("lr", lr, 0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Invalid betas: {betas!r} (must be a pair (beta1_max, beta2))")
@@ -409,18 +446,51 @@ class AMAdamW(_AMBase):
         _check_choice("beta_scope", beta_scope, _SCOPES)
         _check_flag("foreach", foreach, allow_none=True)
         _check_flag("maximize", maximize)
+        _dist.check_group("shard_group", shard_group)
+        _dist.check_group("loss_group", loss_group)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, lam=lam,
                         beta1=beta1, loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
                         maximize=maximize)
         super().__init__(params, defaults)
+        self._init_groups(shard_group, loss_group)
         self.last_stats = None
+
+    @staticmethod
+    def _coordinate_shares(red: Any, keys: list, entries: list, Ps: list,
+                           device: torch.device) -> list[torch.Tensor]:
+        r"""Distributed runs: per tensor, this rank's share of the coordinate mean of
+        :math:`1/(1+\lambda P)` (the effective momentum is :math:`1 - (1-\beta)` times it) and
+        of the tensor count; both complete after the sum over shards."""
+        r, share = [], []
+        for p, e, P in zip(keys, entries, Ps):
+            n = _dist.global_numel(p)
+            Pu = _dist.unpadded(P, p)
+            lam = e[0]["lam"]
+            if lam == 0 or Pu.numel() == 0:
+                r.append(torch.full((), Pu.numel() / n, dtype=torch.float64, device=device))
+            else:
+                r.append((1.0 / (1.0 + lam * Pu)).sum(dtype=torch.float64) / n)
+            share.append(red.shard_share(p))
+        return [torch.stack(r), torch.tensor(share, dtype=torch.float64, device=device)]
+
+    def _reduced_effective_momentum(self, red: Any, share: list[torch.Tensor],
+                                    beta_used: torch.Tensor) -> torch.Tensor:
+        r"""Per tensor :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`; global: its mean
+        over all tensors of all ranks (``share`` reduced per param group)."""
+        r, count = share
+        if red.per_tensor:
+            return 1.0 - (1.0 - beta_used) * r
+        betas = torch.stack([beta_used if gr["beta1"] is None
+                             else _scalar(gr["beta1"], r.device) for gr in self.param_groups])
+        return (count - (1.0 - betas) * r).sum() / count.sum()
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         g0 = self.param_groups[0]
         loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
-        entries = []   # (group, p, g, d, v, prod, step, P)
+        entries = []   # (group, p, g, state, beta1_max, beta2): p, g local shards
+        keys = []      # the parameters themselves (the state's keys)
         for group in self.param_groups:
             params, grads = self._gather(group)
             beta1_max, beta2 = group["betas"]
@@ -433,19 +503,20 @@ class AMAdamW(_AMBase):
                     st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["prod_beta1"] = torch.ones((), dtype=torch.float64, device=p.device)
-                entries.append((group, p, g, st, beta1_max, beta2))
+                keys.append(p)
+                entries.append((group, _dist.local(p), _dist.local(g), st, beta1_max, beta2))
+        red = self._reduction(g0["beta_scope"] != "global")
         if not entries:
+            self._idle_step(red, 5, loss)
             return loss
 
         device = entries[0][1].device
-        gap = (self._exact_gap(loss, [e[1] for e in entries], g0["maximize"])
-               if g0["loss_gap"] == "exact" else None)
 
         # second moment, preconditioner, and each tensor's parts of the closed form
         Ps, parts = [], []
         foreach = _use_foreach(g0["foreach"], [e[1] for e in entries])
         if foreach:
-            vs = [e[3]["exp_avg_sq"] for e in entries]
+            vs = [_dist.local(e[3]["exp_avg_sq"]) for e in entries]
             gs = [e[2] for e in entries]
             b2 = [e[5] for e in entries]
             if len(set(b2)) == 1:
@@ -456,24 +527,36 @@ class AMAdamW(_AMBase):
                     v.mul_(b).addcmul_(g, g, value=1 - b)
         for group, p, g, st, beta1_max, beta2 in entries:
             st["step"] += 1
-            v = st["exp_avg_sq"]
+            v = _dist.local(st["exp_avg_sq"])
             if not foreach:
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             step = float(st["step"])   # CPU tensor: no device sync
             bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
             P = model.preconditioner(v, step, beta2, group["eps"], bc1)
             Ps.append(P)
-            parts.append(model.adamw_parts(g, st["exp_avg"], P, group["lam"],
+            parts.append(model.adamw_parts(g, _dist.local(st["exp_avg"]), P, group["lam"],
                                            group["weight_decay"], p))
         lrs = [float(e[0]["lr"]) for e in entries]
         gam, a, c = (torch.stack([pt[k] for pt in parts]).to(torch.float64) for k in range(3))
         bmax = [e[4] for e in entries]
+        cur = loss if g0["loss_gap"] == "exact" else None
+        if red is not None:   # sums over every shard (global scope: per param group), mean loss
+            share = self._coordinate_shares(red, keys, entries, Ps, device)
+            (gam, a, c, *share), cur = red.reduce(torch.stack([gam, a, c, *share]), keys,
+                                                  None if cur is None
+                                                  else _loss_tensor(cur, device))
+            if g0["beta_scope"] == "global":
+                lrs = [float(gr["lr"]) for gr in self.param_groups]
+                bmax = [gr["betas"][0] if gr["beta1"] is None else gr["beta1"]
+                        for gr in self.param_groups]
+        gap = (self._exact_gap(cur, keys, g0["maximize"]) if g0["loss_gap"] == "exact"
+               else None)
         if g0["beta_scope"] == "global":
             if len(set(lrs)) == 1:   # one η: the weights ω_i = η factor out of the sums
                 terms = model.combine([(gam.sum(), a.sum(), c.sum())], lrs[:1], lrs[:1], gap,
                                       bmax[0])
             else:
-                terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(entries))], lrs,
+                terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(lrs))], lrs,
                                       lrs, gap, bmax[0])
             betas_model = [terms.beta] * len(entries)
         else:
@@ -487,7 +570,7 @@ class AMAdamW(_AMBase):
         for (group, p, g, st, beta1_max, beta2), P, bm in zip(entries, Ps, betas_model):
             beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
             used.append(beta)
-            d = st["exp_avg"]
+            d = _dist.local(st["exp_avg"])
             lam, lr, wd = group["lam"], group["lr"], group["weight_decay"]
             b = (1.0 - beta).to(p.dtype)
             if lam == 0:
@@ -508,6 +591,9 @@ class AMAdamW(_AMBase):
             beta_used, eff_out = used[0], torch.stack(eff).mean()
         else:
             beta_used, eff_out = torch.stack(used), torch.stack(eff)
+        if red is not None and red.members:   # the shards' means of 1 − z, completed
+            eff_out = self._reduced_effective_momentum(
+                red, share, terms.beta if g0["beta_scope"] == "global" else beta_used)
         self.last_stats = {
             "beta": beta_used,
             "model_beta": terms.beta,
