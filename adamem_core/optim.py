@@ -223,6 +223,11 @@ class AMSGD(_AMBase):
         nesterov: take the look-ahead step :math:`x_{t+1} = x_t - \eta[a\,d_{t+1} + b\,g_t]`
             with the same coefficients (:math:`a = (\beta+\lambda)/(1+\lambda)`,
             :math:`b = 1-a`); with fixed β and λ=0 this is EMA-form Nesterov momentum.
+        shard_group: the process group across which this optimizer's parameters are
+            partitioned (``ZeroRedundancyOptimizer``, FSDP1 flat parameters): β's sums are
+            reduced over it. DTensor (FSDP2) parameters need nothing: their mesh is used.
+        loss_group: the group over which the exact gap's loss is averaged (DDP; default
+            ``shard_group``, or the DTensor mesh). See :mod:`adamem_core.distributed`.
 
     After each step ``opt.last_stats`` holds tensors on the parameters' device: ``beta`` (the β
     used), ``model_beta`` (the closed form), ``unclipped``, ``numerator``, ``denominator``,
@@ -408,6 +413,7 @@ class AMAdamW(_AMBase):
         beta_scope: ``"tensor"`` (default) or ``"global"``.
         foreach: use the multi-tensor path (default: on CUDA).
         maximize: maximise instead of minimise.
+        shard_group, loss_group: distributed training, as for :class:`AMSGD`.
 
     ``opt.last_stats`` as for :class:`AMSGD`; ``effective_momentum`` is the mean over
     coordinates of :math:`(\lambda P + \beta)/(1+\lambda P)`.

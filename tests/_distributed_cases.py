@@ -14,8 +14,10 @@ STEPS = 5
 N_SAMPLES = 16
 
 
-def make_model() -> nn.Sequential:
+def make_model(kind: str = "mlp") -> nn.Module:
     torch.manual_seed(0)
+    if kind == "single":   # one tensor: under ZeRO one rank owns nothing
+        return nn.Sequential(nn.Linear(6, 1, bias=False)).double()
     return nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Linear(32, 3), nn.Tanh(),
                          nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 1)).double()
 
@@ -61,6 +63,8 @@ SCENARIOS: dict[str, dict] = {
                          own_tensors=True),
     "zero_amadamw_global": dict(wrapper="zero", opt="amadamw",
                                 kw=dict(lr=0.01, shard_group=True, beta_scope="global")),
+    "zero_amsgd_idle_rank": dict(wrapper="zero", opt="amsgd", model="single",
+                                 kw=dict(lr=0.05, shard_group=True)),
     "fsdp1_amsgd": dict(wrapper="fsdp1", opt="amsgd", kw=dict(lr=0.05, shard_group=True)),
     "fsdp1_nested_amsgd_exact": dict(wrapper="fsdp1_nested", opt="amsgd",
                                      kw=dict(lr=0.05, shard_group=True, loss_gap="exact")),

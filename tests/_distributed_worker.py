@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+import time
 import traceback
 import warnings
 
@@ -30,7 +31,7 @@ def _loss(model, X, y):
     return ((model(X) - y) ** 2).mean()
 
 
-def _wrap(kind: str, model: nn.Module):
+def _wrap(kind: str, model: nn.Module, case: dict):
     """(wrapped module, the parameters the optimizer sees, full_params())."""
     if kind == "ddp" or kind == "zero":
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -54,18 +55,19 @@ def _wrap(kind: str, model: nn.Module):
 
         def full():
             sd = m.state_dict()   # FULL_STATE_DICT: the unsharded tensors, names as model's
-            return [sd[k].detach().clone() for k in make_model().state_dict()]
+            names = make_model(case.get("model", "mlp")).state_dict()
+            return [sd[k].detach().clone() for k in names]
         return m, list(m.parameters()), full
     raise ValueError(kind)
 
 
 def _run(name: str, case: dict, rank: int, world: int) -> dict:
     torch.manual_seed(0)
-    model = make_model()
+    model = make_model(case.get("model", "mlp"))
     X, y = data()
     half = X.shape[0] // world
     X, y = X[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half]
-    wrapped, params, full = _wrap(case["wrapper"], model)
+    wrapped, params, full = _wrap(case["wrapper"], model, case)
     cls = AMSGD if case["opt"] == "amsgd" else AMAdamW
     kw = dict(case["kw"])
     if kw.pop("shard_group", None):
@@ -99,11 +101,13 @@ def _run(name: str, case: dict, rank: int, world: int) -> dict:
             else:
                 closure()
                 opt.step()
+            if inner.last_stats is None:   # a ZeRO rank that owns no tensor
+                continue
             betas.append(inner.last_stats["beta"].detach().clone())
             unclipped.append(inner.last_stats["unclipped"].detach().clone())
     n_warn = sum("loss_group" in str(w.message) for w in caught
                  if issubclass(w.category, RuntimeWarning))
-    stats = inner.last_stats
+    stats = inner.last_stats or {}
     return {"params": full(), "betas": betas, "unclipped": unclipped, "owned": owned,
             "plain": all(type(v) is torch.Tensor for v in stats.values()),
             "stats": {k: v.detach().clone() for k, v in stats.items()}, "warnings": n_warn}
@@ -117,11 +121,13 @@ def main() -> None:
     only = sys.argv[5].split(",") if len(sys.argv) > 5 and sys.argv[5] else list(SCENARIOS)
     results = {}
     for name in only:
+        t0 = time.perf_counter()
         try:
             results[name] = _run(name, SCENARIOS[name], rank, world)
         except Exception:   # recorded: the test of this scenario fails with it
             results[name] = {"error": traceback.format_exc()}
         dist.barrier()
+        print(f"rank {rank}: {name} {time.perf_counter() - t0:.1f} s", flush=True)
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
