@@ -21,6 +21,7 @@ PAGES = [
     st.Page("app_pages/inside_step.py", title="Inside one step", icon="🔬", url_path="inside"),
     st.Page("app_pages/mlp_lab.py", title="MLP lab", icon="🧠", url_path="mlp"),
     st.Page("app_pages/about.py", title="About", icon="📖", url_path="about"),
+    st.Page("app_pages/method.py", title="The method", icon="📐", url_path="method"),
 ]
 
 nav = st.navigation(PAGES)

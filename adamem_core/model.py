@@ -1,8 +1,8 @@
 r"""The two-plane model of adaptive memory momentum: the single source of truth for its maths.
 
 Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
-for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The spec followed here is
-``DESIGN.md`` §1.
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The derivation and every
+convention followed here are written down in ``docs/method.md`` (section anchors ``#dual``, …).
 
 Every function is pure and works on NumPy arrays *and* torch tensors with any leading batch
 shape: inner products run over ``dim`` (an int, a tuple, or ``None`` for all dimensions).

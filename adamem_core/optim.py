@@ -1,7 +1,8 @@
 r"""AM-SGD and AM-AdamW: adaptive memory momentum as drop-in ``torch.optim`` optimizers.
 
 Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
-for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026).
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The method and the choices
+made here where the paper gives no detail: ``docs/method.md``.
 
 All the maths is in :mod:`adamem_core.model`; this module only gathers the tensors, calls it,
 and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use to factories.

@@ -82,5 +82,9 @@ st.header("Reference")
 st.markdown(
     "V. Topollai and A. Choromanska, *Adaptive Memory Momentum via a Model-Based Framework for "
     "Deep Learning Optimization*, arXiv:2510.04988 (AISTATS 2026).\n\n"
-    "The exact formulas this app implements are written in `adamem_core/model.py`; the "
-    "optimizers, the 2-D engine and every chart call that one module.")
+    "The method as this project implements it — the derivation, both gaps, global and "
+    "per-tensor β, AM-AdamW, the defaults and every choice made where the paper gives no "
+    "detail — is written down in the repository's `docs/method.md`, readable here: "
+    "[**The method, written down**](/method). The formulas are computed in "
+    "`adamem_core/model.py`; the optimizers, the 2-D engine and every chart call that one "
+    "module.")

@@ -2,7 +2,7 @@
 
 Widgets and layout only: the datasets, the limits and the training come from
 adamem_core.mlp, the validation from adamem_core.mlp_scene, the charts from
-adamem_core.mlp_figures. State: the scene (validated controls) and the last results live in
+adamem_core.figures.mlp. State: the scene (validated controls) and the last results live in
 st.session_state (per user); a training runs only when Train is pressed.
 
 Stop: a click on any widget while the script runs makes Streamlit interrupt it (a
@@ -19,7 +19,7 @@ import time
 import streamlit as st
 import torch
 
-from adamem_core import mlp_figures as mf
+from adamem_core.figures import mlp as mf
 from adamem_core.mlp import (ACTIVATIONS, DATASETS, LIMITS, clamp_config, make_dataset,
                              pick_device, runs_to_dataframe, train)
 from adamem_core.mlp_scene import (BATCH_CHOICES, DEVICES, LR_CHOICES, MAX_RUNS, PRESET_TOKENS,

@@ -17,6 +17,8 @@ from adamem_core.mlp import (
 from adamem_core.optim import OPTIMIZERS
 from adamem_core.specs import OptimizerSpec
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 LR = {"sgd": 0.3, "adamw": 0.02}      # a sensible step size per family on standardised moons
 
 

@@ -1,4 +1,4 @@
-"""Tests of the MLP lab's figures (``adamem_core.mlp_figures``): plain records in, Plotly
+"""Tests of the MLP lab's figures (``adamem_core.figures.mlp``): plain records in, Plotly
 figures out — titles and axes, legend names = ``OptimizerSpec.label``, the playground's colours
 (``figures.assign_styles``), the β heatmap's rows = the layer names, one boundary panel per run
 whose animation frames only touch the heatmaps, confusion-matrix counts, lecture sizes."""
@@ -12,9 +12,11 @@ import plotly.io as pio
 import pytest
 
 from adamem_core import figures
-from adamem_core import mlp_figures as mf
+from adamem_core.figures import mlp as mf
 from adamem_core.mlp import make_dataset, train
 from adamem_core.specs import OptimizerSpec
+
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
 
 SPECS = [OptimizerSpec("am_sgd", 0.3, lam=0.1, beta_max=0.9),
          OptimizerSpec("am_adamw", 0.01, lam=0.1, betas=(0.9, 0.999), weight_decay=0.0),

@@ -24,7 +24,7 @@ from adamem_core.mlp import DATASETS, LIMITS, make_dataset, train
 from adamem_core.mlp_scene import KEYS, MLPScene, parse_query, token_label
 from adamem_core.specs import OptimizerSpec
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.numerical, pytest.mark.timeout(300)]
 
 MLP = "app_pages/mlp_lab.py"
 PLAYGROUND = "app_pages/playground.py"

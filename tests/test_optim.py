@@ -21,6 +21,8 @@ import torch
 
 from adamem_core import OPTIMIZERS, AMAdamW, AMSGD, model
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 CPU = torch.device("cpu")
 HAS_CUDA = torch.cuda.is_available()
 
