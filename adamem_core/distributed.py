@@ -3,7 +3,8 @@ r"""Sharded and data-parallel training for :class:`~adamem_core.AMSGD` / :class:
 β is a ratio of inner products (``model.py``). When a rank holds only part of the parameters,
 its inner products are only part of the sums; this module completes them with **one all-reduce
 of a handful of scalars per step** (no host synchronisation: the collective is enqueued like any
-other kernel), so that every rank takes the same β as single-process training on the full batch.
+other kernel), so that every rank takes the same β as single-process training on the full batch
+(``docs/method.md#distributed``).
 
 What a rank's optimizer holds, and what is reduced (``key`` below: the process groups over which
 a sum is completed):
