@@ -194,40 +194,53 @@ class ShardReduction:
         without a gradient on this rank takes part with zeros, so every rank sends the same
         shape). Global scope: returns ``[k, G]``, each parameter group's sums over all its
         tensors on all ranks (``G`` = number of param groups, the same on every rank).
+
+        Columns are picked by slicing and stacking, never with an index tensor built on the
+        host (on CUDA that copy would block the host).
         """
         k, n = stacked.shape
         dev, dt = stacked.device, stacked.dtype
         src = self.keys if self.per_tensor else self.cross_key
+        col = {id(p): j for j, p in enumerate(params)}
         cols: dict[Key, list[int]] = {}
         for j, p in enumerate(params):
             cols.setdefault(src[id(p)], []).append(j)
+        zero = None
+
+        def zeros() -> torch.Tensor:
+            nonlocal zero
+            if zero is None:
+                zero = torch.zeros(k, dtype=dt, device=dev)
+            return zero
+
+        def group_sums(js: list[int]) -> torch.Tensor:
+            """[k, G]: the columns ``js`` summed per param group."""
+            if len(js) == n and self.n_groups == 1:
+                return stacked.sum(dim=1, keepdim=True)
+            per: list[list[int]] = [[] for _ in range(self.n_groups)]
+            for j in js:
+                per[self.group_of[id(params[j])]].append(j)
+            out = []
+            for g_js in per:
+                if not g_js:
+                    out.append(zeros())
+                elif g_js == list(range(g_js[0], g_js[-1] + 1)):   # contiguous: a slice
+                    out.append(stacked[:, g_js[0]:g_js[-1] + 1].sum(dim=1))
+                else:
+                    out.append(torch.stack([stacked[:, j] for j in g_js], 1).sum(dim=1))
+            return torch.stack(out, 1)
+
         blocks: dict[Key, list[torch.Tensor]] = {}
-        if self.per_tensor:
-            pos: dict[Key, torch.Tensor | None] = {}
-            for key, members in self.members.items():
-                js = cols.get(key, [])
-                if len(js) == len(members) == n:    # the usual case: every column, in order
-                    blocks[key] = [stacked]
-                    pos[key] = None
-                    continue
-                where = {id(q): i for i, q in enumerate(members)}
-                pos[key] = torch.tensor([where[id(params[j])] for j in js], dtype=torch.long,
-                                        device=dev)
-                block = torch.zeros(k, len(members), dtype=dt, device=dev)
-                if js:
-                    block.index_copy_(1, pos[key], stacked[:, js])
-                blocks[key] = [block]
-        else:
-            seg = torch.tensor([self.group_of[id(p)] for p in params], dtype=torch.long,
-                               device=dev)
-            for key in self.members:
-                js = cols.get(key, [])
-                block = torch.zeros(k, self.n_groups, dtype=dt, device=dev)
-                if js:
-                    whole = len(js) == n
-                    block.index_add_(1, seg if whole else seg[js],
-                                     stacked if whole else stacked[:, js])
-                blocks[key] = [block]
+        for key, members in self.members.items():
+            if self.per_tensor:
+                if len(cols.get(key, ())) == len(members) == n:   # every column, in order
+                    block = stacked
+                else:
+                    block = torch.stack([stacked[:, col[id(q)]] if id(q) in col else zeros()
+                                         for q in members], 1)
+            else:
+                block = group_sums(cols.get(key, []))
+            blocks[key] = [block]
         if loss is not None and self.loss_key:
             blocks.setdefault(self.loss_key, []).append(loss.reshape(1))
         reduced = self._all_reduce(blocks)
@@ -235,28 +248,29 @@ class ShardReduction:
             loss = reduced[self.loss_key].pop().reshape(()) / _size(self.loss_key)
 
         if self.per_tensor:
-            out = stacked
-            for key in self.members:
-                block = reduced[key][0]
-                if pos[key] is None:
-                    out = block
-                elif cols.get(key):
-                    if out is stacked:
-                        out = stacked.clone()
-                    out[:, cols[key]] = block.index_select(1, pos[key])
-            return out, loss
-        total = torch.zeros(k, self.n_groups, dtype=dt, device=dev)
-        js = cols.get((), [])
-        if js:   # replicated tensors: complete on every rank
-            total.index_add_(1, seg[js], stacked[:, js])
+            if len(self.members) == 1 and len(cols) == 1 and n:
+                key = next(iter(self.members))
+                if len(self.members[key]) == n and key in cols:
+                    return reduced[key][0], loss
+            where = {key: {id(q): i for i, q in enumerate(members)}
+                     for key, members in self.members.items()}
+            out = [reduced[self.keys[id(p)]][0][:, where[self.keys[id(p)]][id(p)]]
+                   if self.keys[id(p)] else stacked[:, j] for j, p in enumerate(params)]
+            return (torch.stack(out, 1) if out else stacked), loss
+        total = None
+        if cols.get(()):   # replicated tensors: complete on every rank
+            total = group_sums(cols[()])
         for key in self.members:
-            total = total + reduced[key][0]
-        return total, loss
+            total = reduced[key][0] if total is None else total + reduced[key][0]
+        return (total if total is not None else torch.zeros(k, self.n_groups, dtype=dt,
+                                                            device=dev)), loss
 
 
 def global_numel(p: Any) -> int:
     """The number of elements of the whole tensor a shard belongs to (FSDP1 flat parameters:
-    without their padding)."""
+    without their padding). FSDP1's original parameters (``use_orig_params=True``) do not carry
+    it: their shard's size stands in (only AM-AdamW's global-scope effective momentum, a
+    diagnostic, uses it)."""
     if is_dtensor(p):
         return p.numel()
     unsharded = getattr(p, "_unpadded_unsharded_size", None)

@@ -465,31 +465,35 @@ class AMAdamW(_AMBase):
     @staticmethod
     def _coordinate_shares(red: Any, keys: list, entries: list, Ps: list,
                            device: torch.device) -> list[torch.Tensor]:
-        r"""Distributed runs: per tensor, this rank's share of the coordinate mean of
-        :math:`1/(1+\lambda P)` (the effective momentum is :math:`1 - (1-\beta)` times it) and
-        of the tensor count; both complete after the sum over shards."""
-        r, share = [], []
+        r"""Distributed runs: two rows per tensor that, summed over shards, give the effective
+        momentum :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`. Per-tensor scope:
+        this shard's :math:`\sum 1/(1+\lambda P)` and its number of coordinates. Global scope
+        (the mean over tensors of their coordinate means): this shard's sum divided by the whole
+        tensor's size, and its share of the tensor count."""
+        h, n = [], []
         for p, e, P in zip(keys, entries, Ps):
-            n = _dist.global_numel(p)
-            Pu = _dist.unpadded(P, p)
+            Pu = _dist.unpadded(P, p)           # (FSDP1 pads the last shard)
             lam = e[0]["lam"]
             if lam == 0 or Pu.numel() == 0:
-                r.append(torch.full((), Pu.numel() / n, dtype=torch.float64, device=device))
+                h.append(torch.full((), float(Pu.numel()), dtype=torch.float64, device=device))
             else:
-                r.append((1.0 / (1.0 + lam * Pu)).sum(dtype=torch.float64) / n)
-            share.append(red.shard_share(p))
-        return [torch.stack(r), torch.tensor(share, dtype=torch.float64, device=device)]
+                h.append((1.0 / (1.0 + lam * Pu)).sum(dtype=torch.float64))
+            n.append(float(Pu.numel()) if red.per_tensor else red.shard_share(p))
+            if not red.per_tensor:
+                h[-1] = h[-1] / _dist.global_numel(p)
+        return [torch.stack(h), torch.stack([torch.full((), v, dtype=torch.float64,
+                                                        device=device) for v in n])]
 
     def _reduced_effective_momentum(self, red: Any, share: list[torch.Tensor],
                                     beta_used: torch.Tensor) -> torch.Tensor:
         r"""Per tensor :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`; global: its mean
         over all tensors of all ranks (``share`` reduced per param group)."""
-        r, count = share
+        h, count = share
         if red.per_tensor:
-            return 1.0 - (1.0 - beta_used) * r
+            return 1.0 - (1.0 - beta_used) * h / torch.clamp(count, min=1.0)
         betas = torch.stack([beta_used if gr["beta1"] is None
-                             else _scalar(gr["beta1"], r.device) for gr in self.param_groups])
-        return (count - (1.0 - betas) * r).sum() / count.sum()
+                             else _scalar(gr["beta1"], h.device) for gr in self.param_groups])
+        return (count - (1.0 - betas) * h).sum() / count.sum()
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

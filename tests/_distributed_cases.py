@@ -49,10 +49,11 @@ SCENARIOS: dict[str, dict] = {
                                reference=False),
     "fsdp2_amsgd": dict(wrapper="fsdp2", opt="amsgd", kw=dict(lr=0.05)),
     "fsdp2_amsgd_tensor": dict(wrapper="fsdp2", opt="amsgd",
-                               kw=dict(lr=0.05, beta_scope="tensor")),
+                               kw=dict(lr=0.05, beta_scope="tensor", weight_decay=0.01,
+                                       foreach=True)),
     "fsdp2_amsgd_groups": dict(wrapper="fsdp2", opt="amsgd", kw=dict(lr=0.05),
                                groups=dict(at=2, lr=0.02)),
-    "fsdp2_amadamw": dict(wrapper="fsdp2", opt="amadamw", kw=dict(lr=0.01)),
+    "fsdp2_amadamw": dict(wrapper="fsdp2", opt="amadamw", kw=dict(lr=0.01, foreach=True)),
     "fsdp2_amadamw_global_exact": dict(wrapper="fsdp2", opt="amadamw",
                                        kw=dict(lr=0.01, beta_scope="global", loss_gap="exact")),
     "zero_amsgd": dict(wrapper="zero", opt="amsgd", kw=dict(lr=0.05, shard_group=True)),
@@ -68,6 +69,12 @@ SCENARIOS: dict[str, dict] = {
     "fsdp1_amsgd": dict(wrapper="fsdp1", opt="amsgd", kw=dict(lr=0.05, shard_group=True)),
     "fsdp1_nested_amsgd_exact": dict(wrapper="fsdp1_nested", opt="amsgd",
                                      kw=dict(lr=0.05, shard_group=True, loss_gap="exact")),
+    # FSDP1 with use_orig_params: each original parameter is split over the ranks (a rank may
+    # hold none of it, and then has no gradient for it): per-tensor β of each original tensor
+    "fsdp1_orig_amsgd_tensor": dict(wrapper="fsdp1", opt="amsgd", use_orig_params=True,
+                                    kw=dict(lr=0.05, shard_group=True, beta_scope="tensor")),
+    "fsdp1_orig_amadamw": dict(wrapper="fsdp1_nested", opt="amadamw", use_orig_params=True,
+                               kw=dict(lr=0.01, shard_group=True)),
     # one FSDP unit: one flat parameter, so its per-tensor β is the single process's global β
     # (the effective momentum differs by definition: one tensor's mean vs the mean over tensors)
     "fsdp1_amadamw_tensor": dict(wrapper="fsdp1", opt="amadamw",

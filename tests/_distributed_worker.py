@@ -51,7 +51,8 @@ def _wrap(kind: str, model: nn.Module, case: dict):
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
         from torch.distributed.fsdp.wrap import ModuleWrapPolicy
         policy = ModuleWrapPolicy({nn.Linear}) if kind == "fsdp1_nested" else None
-        m = FSDP(model, device_id=torch.device("cpu"), auto_wrap_policy=policy)
+        m = FSDP(model, device_id=torch.device("cpu"), auto_wrap_policy=policy,
+                 use_orig_params=case.get("use_orig_params", False))
 
         def full():
             sd = m.state_dict()   # FULL_STATE_DICT: the unsharded tensors, names as model's
@@ -107,6 +108,8 @@ def _run(name: str, case: dict, rank: int, world: int) -> dict:
             unclipped.append(inner.last_stats["unclipped"].detach().clone())
     n_warn = sum("loss_group" in str(w.message) for w in caught
                  if issubclass(w.category, RuntimeWarning))
+    if case["wrapper"] != "zero":   # the tensors with a piece on this rank (FSDP1 orig params)
+        owned = [i for i, p in enumerate(params) if p.grad is not None and p.numel()]
     stats = inner.last_stats or {}
     return {"params": full(), "betas": betas, "unclipped": unclipped, "owned": owned,
             "plain": all(type(v) is torch.Tensor for v in stats.values()),
