@@ -27,11 +27,12 @@ a sum is completed):
 * **Replicated tensors** (DDP, single process; no ``shard_group``): nothing is reduced.
 
 With ``loss_gap="exact"`` the loss of the closure is this rank's loss; it is averaged over
-``loss_group`` (default: ``shard_group``; with DTensor parameters, their mesh), in the same
-all-reduce when the groups coincide, so that every rank measures the same gap.
+``loss_group`` (default: ``shard_group``; with DTensor parameters, their mesh), so that every
+rank measures the same gap (and stores the same previous loss).
 
 Reductions are grouped by key: sums that share a key travel in one ``all_reduce``; there is one
-key in every usual set-up (the FSDP2 mesh, or ``shard_group``).
+key in every usual set-up (the FSDP2 mesh, or ``shard_group``). The exact gap adds one all-reduce
+of the loss (a scalar) before the sums: the optimizers measure the gap before they form them.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ if _AVAILABLE:
 else:  # pragma: no cover
     DTensor = None  # type: ignore[assignment,misc]
 
-__all__ = ["is_dtensor", "local", "local_list", "ShardReduction", "check_group", "plan",
+__all__ = ["is_dtensor", "local", "local_list", "like", "ShardReduction", "check_group", "plan",
            "global_numel", "unpadded"]
 
 Key = tuple  # a tuple of process groups; () = nothing to reduce
@@ -74,6 +75,16 @@ def local(t: Any) -> Any:
 
 def local_list(ts: Sequence[Any]) -> list:
     return [local(t) for t in ts]
+
+
+def like(p: Any, t: torch.Tensor) -> Any:
+    """``t`` (a local shard) as a DTensor laid out like the parameter ``p`` when ``p`` is one,
+    so that optimizer state is sharded as torch's own optimizers keep it (distributed
+    checkpoints); any other ``t`` unchanged."""
+    if not is_dtensor(p):
+        return t
+    return DTensor.from_local(t, p.device_mesh, p.placements, shape=p.shape, stride=p.stride(),
+                              run_check=False)
 
 
 def check_group(name: str, group: Any) -> None:
@@ -117,9 +128,8 @@ def _size(key: Key) -> int:
 class ShardReduction:
     """The reductions of one step, planned from the optimizer's parameters (host-side only).
 
-    ``per_tensor``: the per-tensor β (:meth:`reduce` returns each tensor's sums) rather than the
-    global one (:meth:`reduce` returns each parameter group's sums); ``exact``: the loss is
-    averaged too."""
+    ``per_tensor``: the per-tensor β (:meth:`tensor_sums`) rather than the global one
+    (:meth:`global_sums`); ``exact``: the loss is averaged too (:meth:`mean_loss`)."""
 
     def __init__(self, param_groups: list[dict], shard_group: Any, loss_group: Any,
                  per_tensor: bool, exact: bool) -> None:
@@ -163,6 +173,17 @@ class ShardReduction:
         """Whether this step communicates at all."""
         return bool(self.members) or bool(self.loss_key)
 
+    def idle(self, k: int, device: torch.device, loss: torch.Tensor | None) -> None:
+        """A rank that holds no gradient this step (a ZeRO partition) joins the step's
+        all-reduces with zeros, so that its peers do not wait for it."""
+        if loss is not None and self.loss_key:
+            self.mean_loss(loss)
+        empty = torch.zeros(k, 0, dtype=torch.float64, device=device)
+        if self.per_tensor:
+            self.tensor_sums(empty, [])
+        else:
+            self.global_sums(empty, [])
+
     def shard_share(self, p: Any) -> float:
         """1 / (number of ranks holding a slice of ``p``): summed over ranks, one per tensor."""
         return 1.0 / _size(self.keys[id(p)]) if self.keys[id(p)] else 1.0
@@ -184,86 +205,72 @@ class ShardReduction:
             out[key] = parts
         return out
 
-    def reduce(self, stacked: torch.Tensor, params: Sequence[Any],
-               loss: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        r"""Complete ``stacked`` (``[k, n]``: k sums for each of the n gathered ``params``,
-        computed on this rank's shards) over every shard, and average ``loss`` (0-dim float64,
-        or None) over the loss group, in one all-reduce per key.
-
-        Per-tensor scope: returns ``[k, n]``, each tensor's sums over all its shards (a tensor
-        without a gradient on this rank takes part with zeros, so every rank sends the same
-        shape). Global scope: returns ``[k, G]``, each parameter group's sums over all its
-        tensors on all ranks (``G`` = number of param groups, the same on every rank).
-
-        Columns are picked by slicing and stacking, never with an index tensor built on the
-        host (on CUDA that copy would block the host).
-        """
-        k, n = stacked.shape
-        dev, dt = stacked.device, stacked.dtype
-        src = self.keys if self.per_tensor else self.cross_key
-        col = {id(p): j for j, p in enumerate(params)}
+    def _cols(self, params: Sequence[Any], src: dict) -> dict[Key, list[int]]:
         cols: dict[Key, list[int]] = {}
         for j, p in enumerate(params):
             cols.setdefault(src[id(p)], []).append(j)
-        zero = None
+        return cols
 
-        def zeros() -> torch.Tensor:
-            nonlocal zero
-            if zero is None:
-                zero = torch.zeros(k, dtype=dt, device=dev)
-            return zero
-
-        def group_sums(js: list[int]) -> torch.Tensor:
-            """[k, G]: the columns ``js`` summed per param group."""
-            if len(js) == n and self.n_groups == 1:
-                return stacked.sum(dim=1, keepdim=True)
-            per: list[list[int]] = [[] for _ in range(self.n_groups)]
-            for j in js:
-                per[self.group_of[id(params[j])]].append(j)
-            out = []
-            for g_js in per:
-                if not g_js:
-                    out.append(zeros())
-                elif g_js == list(range(g_js[0], g_js[-1] + 1)):   # contiguous: a slice
-                    out.append(stacked[:, g_js[0]:g_js[-1] + 1].sum(dim=1))
-                else:
-                    out.append(torch.stack([stacked[:, j] for j in g_js], 1).sum(dim=1))
-            return torch.stack(out, 1)
-
+    def tensor_sums(self, stacked: torch.Tensor, params: Sequence[Any]) -> torch.Tensor:
+        r"""Per-tensor scope: ``stacked`` (``[k, n]``, k sums for each of the n gathered
+        ``params``, computed on this rank's shards) completed over every shard of each tensor,
+        in one all-reduce per key. A tensor without a gradient on this rank takes part with
+        zeros, so that every rank sends the same shape. Columns are picked by slicing and
+        stacking, never with an index tensor built on the host (on CUDA that copy would block
+        the host)."""
+        if not self.members:   # whole tensors (ZeRO): complete on their owner
+            return stacked
+        k, n = stacked.shape
+        cols = self._cols(params, self.keys)
+        col = {id(p): j for j, p in enumerate(params)}
+        zero = torch.zeros(k, dtype=stacked.dtype, device=stacked.device) \
+            if any(len(cols.get(key, ())) < len(m) for key, m in self.members.items()) else None
         blocks: dict[Key, list[torch.Tensor]] = {}
         for key, members in self.members.items():
-            if self.per_tensor:
-                if len(cols.get(key, ())) == len(members) == n:   # every column, in order
-                    block = stacked
-                else:
-                    block = torch.stack([stacked[:, col[id(q)]] if id(q) in col else zeros()
-                                         for q in members], 1)
+            if len(cols.get(key, ())) == len(members) == n:   # every column, in order
+                blocks[key] = [stacked]
             else:
-                block = group_sums(cols.get(key, []))
-            blocks[key] = [block]
-        if loss is not None and self.loss_key:
-            blocks.setdefault(self.loss_key, []).append(loss.reshape(1))
+                blocks[key] = [torch.stack([stacked[:, col[id(q)]] if id(q) in col else zero
+                                            for q in members], 1)]
         reduced = self._all_reduce(blocks)
-        if loss is not None and self.loss_key:
-            loss = reduced[self.loss_key].pop().reshape(()) / _size(self.loss_key)
+        if len(self.members) == 1 and n:
+            key = next(iter(self.members))
+            if len(cols.get(key, ())) == len(self.members[key]) == n:
+                return reduced[key][0]
+        where = {key: {id(q): i for i, q in enumerate(m)} for key, m in self.members.items()}
+        out = [reduced[self.keys[id(p)]][0][:, where[self.keys[id(p)]][id(p)]]
+               if self.keys[id(p)] else stacked[:, j] for j, p in enumerate(params)]
+        return torch.stack(out, 1) if out else stacked
 
-        if self.per_tensor:
-            if len(self.members) == 1 and len(cols) == 1 and n:
-                key = next(iter(self.members))
-                if len(self.members[key]) == n and key in cols:
-                    return reduced[key][0], loss
-            where = {key: {id(q): i for i, q in enumerate(members)}
-                     for key, members in self.members.items()}
-            out = [reduced[self.keys[id(p)]][0][:, where[self.keys[id(p)]][id(p)]]
-                   if self.keys[id(p)] else stacked[:, j] for j, p in enumerate(params)]
-            return (torch.stack(out, 1) if out else stacked), loss
-        total = None
-        if cols.get(()):   # replicated tensors: complete on every rank
-            total = group_sums(cols[()])
+    def global_sums(self, rows: torch.Tensor, params: Sequence[Any]) -> torch.Tensor:
+        r"""Global scope: ``rows`` (``[k, n]``, k per-tensor terms of the n gathered ``params``)
+        summed over all tensors of all ranks: ``[k]``, one all-reduce per key of its tensors'
+        local sums (replicated tensors are complete on every rank and are not reduced)."""
+        k, n = rows.shape
+        cols = self._cols(params, self.cross_key)
+
+        def part(js: list[int]) -> torch.Tensor:
+            if len(js) == n:
+                return rows.sum(dim=-1)
+            if js == list(range(js[0], js[-1] + 1)):         # contiguous: a slice
+                return rows[:, js[0]:js[-1] + 1].sum(dim=-1)
+            return torch.stack([rows[:, j] for j in js], 1).sum(dim=-1)
+
+        blocks = {key: [part(cols[key]) if cols.get(key)
+                        else torch.zeros(k, dtype=rows.dtype, device=rows.device)]
+                  for key in self.members}
+        reduced = self._all_reduce(blocks)
+        total = part(cols[()]) if cols.get(()) else None
         for key in self.members:
             total = reduced[key][0] if total is None else total + reduced[key][0]
-        return (total if total is not None else torch.zeros(k, self.n_groups, dtype=dt,
-                                                            device=dev)), loss
+        return total if total is not None else rows.sum(dim=-1)
+
+    def mean_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """The exact gap's loss (a float64 0-dim tensor) averaged over the loss group."""
+        if not self.loss_key:
+            return loss
+        total = self._all_reduce({self.loss_key: [loss.reshape(1)]})[self.loss_key][0]
+        return total.reshape(()) / _size(self.loss_key)
 
 
 def global_numel(p: Any) -> int:

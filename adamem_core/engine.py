@@ -274,17 +274,24 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
                 g = g + wdc_c * x
             if t == 0:
                 d = np.where(init_g, g, 0.0)
+            P_prev = P
+            # the taylor gap ⟨g_t, x_{t−1} − x_t⟩ along the previous step (its P and decay; at
+            # t = 0: η⟨g_0, d_0⟩), or the measured f(x_{t−1}) − f(x_t)
+            gap = model.taylor_gap(g, d, k.lr, P_prev, wd_dec if t > 0 else 0.0, x, dim=-1)
             if any_adam:
                 v = v * b2_c + (g * g) * omb2_c
                 bc1 = model.bias_correction1(bc1_max, prod)
                 P = model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1))
-            parts = model.adamw_parts(g, d, P, lam_c, wd_dec, x, dim=-1)
-            gap = None   # the taylor gap η⟨g, d⟩_{P⁻¹}, or the measured f(x_{t−1}) − f(x_t)
+            first = t == 0 and any_adam   # AdamW's first step (model.first_step_lam/_beta)
+            lam_t = model.first_step_lam(lam_c, _col(k.adam)) if first else lam_c
+            parts = model.adamw_parts(g, d, P, lam_t, wd_dec, x, dim=-1, with_gap=False)
             if any_exact and t > 0:
-                gap = np.where(k.exact, f_prev - f, k.lr * parts[0])
+                gap = np.where(k.exact, f_prev - f, gap)
             terms = model.combine([parts], [k.lr], [k.lr], gap, k.beta_max)
             beta = np.where(k.adaptive, terms.beta, fixed) if any_fixed else terms.beta
-            a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_c, P)
+            if first:
+                beta = model.first_step_beta(beta, k.beta_max, k.adam)
+            a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_t, P)
             if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g (a_c, b_c are fresh arrays)
                 np.copyto(a_c, mom_c if t > 0 else 0.0, where=tsgd_c)
                 np.copyto(b_c, 1.0, where=tsgd_c)
@@ -356,8 +363,10 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
     per["denominator"] = np.where(k.sgd_form, den_sgd, per["denominator"])
     for key in ("model_beta", "unclipped", "numerator", "denominator", "gap"):
         per[key] = np.where(k.torch_any, np.nan, per[key])
+    lam_p = np.broadcast_to(k.lam[:, None], (T, R, 1)).copy()
+    lam_p[:1] = model.first_step_lam(lam_p[:1], _col(k.adam))   # (AdamW's first step: λ = 0)
     eff = np.where(k.sgd_form, model.effective_momentum(per["beta"], k.lam),
-                   model.effective_momentum_adamw(per["beta"][..., None], k.lam[:, None],
+                   model.effective_momentum_adamw(per["beta"][..., None], lam_p,
                                                   PRE).mean(axis=-1))
     eff = np.where(k.torch_any, per["beta"], eff)
     return {"X": X, "F": F, "G": G, "D": D, "per": per, "PRE": PRE, "eff": eff,
@@ -404,7 +413,7 @@ def _step_args(tr: Trajectory, t: int) -> dict[str, Any]:
     adamw = tr.form == "adamw"
     return dict(
         f=float(tr.f[t]), gap=float(tr.loss_gap[t]), g=tr.grad[t].copy(), d=tr.direction[t].copy(),
-        lr=spec.lr, lam=_lam(spec),
+        lr=spec.lr, lam=_lam(spec) if not (adamw and t == 0) else 0.0,   # (first step: λ = 0)
         P=tr.precond[t].copy() if adamw else None,
         wd=float(r.get("weight_decay", 0.0)) if adamw else 0.0,
         x=tr.x[t].copy() if adamw else None)

@@ -1,8 +1,7 @@
 r"""AM-SGD and AM-AdamW: adaptive memory momentum as drop-in ``torch.optim`` optimizers.
 
 Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
-for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The method and the choices
-made here where the paper gives no detail: ``docs/method.md``.
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026).
 
 All the maths is in :mod:`adamem_core.model`; this module only gathers the tensors, calls it,
 and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use to factories.
@@ -81,6 +80,21 @@ def _scalar(value: float, device: torch.device) -> torch.Tensor:
     return torch.full((), float(value), dtype=torch.float64, device=device)
 
 
+def _real(t: torch.Tensor) -> torch.Tensor:
+    """The tensor the maths works on: a DTensor's local shard (never flattened or reshaped:
+    ``adamem_core.distributed``), as its real view if complex."""
+    t = _dist.local(t)
+    return torch.view_as_real(t) if torch.is_complex(t) else t
+
+
+def _step_value(step: torch.Tensor) -> Any:
+    """The step count as a number in eager mode (a CPU tensor: no device sync), as the tensor
+    itself under ``torch.compile`` (no graph break; torch's own optimizers do the same)."""
+    if torch.compiler.is_compiling():
+        return step
+    return step.item()
+
+
 def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
     if isinstance(loss, torch.Tensor):
         return loss.detach().to(device=device, dtype=torch.float64).reshape(())
@@ -105,6 +119,33 @@ class _AMBase(Optimizer):
         with torch.enable_grad():
             return closure()
 
+    def _gather(self, group: dict) -> tuple[list, list, list]:
+        """(parameters, real views, gradients as real views): complex tensors are handled as
+        their real views (``torch.view_as_real``), as torch's own optimizers do, so inner products
+        are real inner products and the second moment holds |g|² summed over (re, im) parts."""
+        params, views, grads = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients; "
+                                   "use a dense gradient (e.g. nn.Embedding(sparse=False))")
+            g = -p.grad if group["maximize"] else p.grad
+            params.append(p)
+            views.append(_real(p))
+            grads.append(_real(g))
+        return params, views, grads
+
+    def _global_sums(self, rows: torch.Tensor, red: Any = None,
+                     params: list | None = None) -> torch.Tensor:
+        """THE place where a global β's sums are formed, once per step: ``rows`` is a small
+        (k, n_tensors) float64 tensor of per-tensor terms; the result is their k sums — over
+        every shard on every rank when ``red`` (``adamem_core.distributed``) plans a reduction
+        (one all-reduce of these k scalars)."""
+        if red is not None:
+            return red.global_sums(rows, params)
+        return rows.sum(dim=-1)
+
     def _init_groups(self, shard_group: Any, loss_group: Any) -> None:
         """The distributed keywords (process groups are not hyper-parameters: they stay out of
         ``param_groups`` and ``state_dict``); see :mod:`adamem_core.distributed`."""
@@ -113,36 +154,38 @@ class _AMBase(Optimizer):
 
     def _reduction(self, per_tensor: bool) -> Any:
         """This step's all-reduce plan (:func:`adamem_core.distributed.plan`), None when
-        nothing is communicated."""
+        nothing is communicated (a single process)."""
         return _dist.plan(self, per_tensor, self.param_groups[0]["loss_gap"] == "exact")
 
     def _idle_step(self, red: Any, k: int, loss: Any) -> None:
         """A rank that holds no gradient this step (e.g. a ZeRO partition) still joins the
-        step's all-reduce with zeros, so that the other ranks do not wait for it."""
-        dev = next((p.device for g in self.param_groups for p in g["params"]),
-                   torch.device("cpu"))
+        step's all-reduces, with zeros, so that the other ranks do not wait for it."""
         if red is not None:
-            red.reduce(torch.zeros(k, 0, dtype=torch.float64, device=dev), [],
-                       None if loss is None or not red.loss_key else _loss_tensor(loss, dev))
+            dev = next((p.device for g in self.param_groups for p in g["params"]),
+                       torch.device("cpu"))
+            red.idle(k, dev, None if loss is None else _loss_tensor(loss, dev))
 
-    def _gather(self, group: dict) -> tuple[list, list]:
-        params, grads = [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients; "
-                                   "use a dense gradient (e.g. nn.Embedding(sparse=False))")
-            params.append(p)
-            grads.append(-p.grad if group["maximize"] else p.grad)
-        return params, grads
+    # pickling / deepcopy keep the last step's statistics (torch's Optimizer drops extra attributes)
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["last_stats"] = getattr(self, "last_stats", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("last_stats", None)
+        for group in self.param_groups:      # groups saved without a key get its default,
+            for k, v in self.defaults.items():   # as torch's optimizers do
+                group.setdefault(k, v)
 
     def _exact_gap(self, loss: Any, params: list[torch.Tensor],
-                   maximize: bool = False) -> torch.Tensor | None:
+                   maximize: bool = False, red: Any = None) -> torch.Tensor | None:
         """f̂_t − f(x_t) = f(x_{t−1}) − f(x_t) from the closure's losses (None on the first
         step, where there is no previous loss: the gap is then the taylor one, which is 0).
         With ``maximize`` the model is of f = −loss, so the gap changes sign."""
         cur = _loss_tensor(loss, params[0].device)
+        if red is not None:   # this rank's loss → the mean over the loss group
+            cur = red.mean_loss(cur)
         if maximize:
             cur = -cur
         prev = None
@@ -155,7 +198,7 @@ class _AMBase(Optimizer):
 
     # scalars kept in float64 whatever the parameter dtype (torch's load_state_dict would cast
     # every floating-point state tensor but "step" to the parameter's dtype)
-    _FLOAT64_STATE = ("prev_loss", "prod_beta1", "step")
+    _FLOAT64_STATE = ("prev_loss", "prod_beta1", "step", "prev_scale", "prev_eps")
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_state = state_dict["state"]
@@ -211,7 +254,8 @@ class AMSGD(_AMBase):
 
     Args:
         params: parameters or parameter groups.
-        lr: step size η (> 0 … any finite value ≥ 0).
+        lr: step size η ≥ 0 (default 1e-3, as ``torch.optim.SGD``; 0 is a normal value: see
+            ``adamem_core.model``'s conventions).
         lam: model weight λ ≥ 0 (default 0.1).
         beta_max: cap of the adaptive β, in [0, 1) (default 0.9).
         beta: ``None`` (default) adapts β; a float in [0, 1) fixes it (the model's choice is still
@@ -224,11 +268,6 @@ class AMSGD(_AMBase):
         nesterov: take the look-ahead step :math:`x_{t+1} = x_t - \eta[a\,d_{t+1} + b\,g_t]`
             with the same coefficients (:math:`a = (\beta+\lambda)/(1+\lambda)`,
             :math:`b = 1-a`); with fixed β and λ=0 this is EMA-form Nesterov momentum.
-        shard_group: the process group across which this optimizer's parameters are
-            partitioned (``ZeroRedundancyOptimizer``, FSDP1 flat parameters): β's sums are
-            reduced over it. DTensor (FSDP2) parameters need nothing: their mesh is used.
-        loss_group: the group over which the exact gap's loss is averaged (DDP; default
-            ``shard_group``, or the DTensor mesh). See :mod:`adamem_core.distributed`.
 
     After each step ``opt.last_stats`` holds tensors on the parameters' device: ``beta`` (the β
     used), ``model_beta`` (the closed form), ``unclipped``, ``numerator``, ``denominator``,
@@ -248,7 +287,8 @@ class AMSGD(_AMBase):
         True
     """
 
-    def __init__(self, params: Iterable, lr: float, *, lam: float = 0.1, beta_max: float = 0.9,
+    def __init__(self, params: Iterable, lr: float = 1e-3, *, lam: float = 0.1,
+                 beta_max: float = 0.9,
                  beta: float | None = None, weight_decay: float = 0.0, loss_gap: str = "taylor",
                  beta_scope: str = "global", foreach: bool | None = None,
                  maximize: bool = False, nesterov: bool = False, shard_group: Any = None,
@@ -263,9 +303,9 @@ class AMSGD(_AMBase):
         _check_choice("beta_scope", beta_scope, _SCOPES)
         _check_flag("foreach", foreach, allow_none=True)
         _check_flag("maximize", maximize)
-        _check_flag("nesterov", nesterov)
         _dist.check_group("shard_group", shard_group)
         _dist.check_group("loss_group", loss_group)
+        _check_flag("nesterov", nesterov)
         defaults = dict(lr=lr, lam=lam, beta_max=beta_max, beta=beta, weight_decay=weight_decay,
                         loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
                         maximize=maximize, nesterov=nesterov)
@@ -278,23 +318,28 @@ class AMSGD(_AMBase):
         g0 = self.param_groups[0]
         loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
-        groups, all_p, all_g, all_d = [], [], [], []
+        groups, all_p, all_g, all_d, prev_lrs = [], [], [], [], []
         for group in self.param_groups:
-            params, grads = self._gather(group)
+            params, views, grads = self._gather(group)
             if not params:
                 continue
             if group["weight_decay"] != 0:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+                grads = torch._foreach_add(grads, views, alpha=group["weight_decay"])
+            lr = float(group["lr"])
             dirs = []
             for p, g in zip(params, grads):
                 st = self.state[p]
                 if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
-                    st["direction"] = g.detach().clone(memory_format=torch.preserve_format)
-                dirs.append(st["direction"])
-            all_p += params                     # (the state's keys)
-            # the maths runs on local shards (DTensor parameters: to_local(), never reshaped)
-            params, grads, dirs = (_dist.local_list(ts) for ts in (params, grads, dirs))
-            groups.append((group, params, grads, dirs))
+                    st["direction"] = _dist.like(p, torch.view_as_complex(g.detach().clone())
+                                                 if torch.is_complex(p) else
+                                                 g.detach().clone(
+                                                     memory_format=torch.preserve_format))
+                dirs.append(_real(st["direction"]))
+                # η of the step that led here (the taylor gap's η'); d_0 = g_0 acts as a previous
+                # step η_0 d_0 (model.py's conventions)
+                prev_lrs.append(st.get("prev_lr", lr))
+            groups.append((group, params, views, grads, dirs))
+            all_p += params
             all_g += grads
             all_d += dirs
         scope_global = g0["beta_scope"] == "global"
@@ -304,6 +349,8 @@ class AMSGD(_AMBase):
             return loss
 
         device = all_p[0].device
+        exact = g0["loss_gap"] == "exact"
+        gap = self._exact_gap(loss, all_p, g0["maximize"], red) if exact else None
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
@@ -311,37 +358,53 @@ class AMSGD(_AMBase):
             gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
         else:
             gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
-        lrs = [float(gr["lr"]) for gr, ps, _, _ in groups for _ in ps]
-        lams = [float(gr["lam"]) for gr, ps, _, _ in groups for _ in ps]
-        cur = loss if g0["loss_gap"] == "exact" else None
-        if red is not None:   # sums over every shard (global scope: per param group), mean loss
-            (gg, gd, dd), cur = red.reduce(torch.stack([gg, gd, dd]), all_p,
-                                           None if cur is None else _loss_tensor(cur, device))
-            if scope_global:
-                lrs = [float(gr["lr"]) for gr in self.param_groups]
-                lams = [float(gr["lam"]) for gr in self.param_groups]
-        gap = (self._exact_gap(cur, all_p, g0["maximize"]) if g0["loss_gap"] == "exact"
-               else None)
+        if red is not None and not scope_global:   # each tensor's sums over all its shards
+            gg, gd, dd = red.tensor_sums(torch.stack([gg, gd, dd]), all_p)
+        lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
+        lams = [float(gr["lam"]) for gr, ps, *_ in groups for _ in ps]
+        # the taylor gap η'⟨g, d⟩ (model.taylor_gap): with η' = η it is the η-free closed form
+        constant = prev_lrs == lrs and min(lrs) > 0   # (η' = η = 0: nothing moved, gap 0)
         if scope_global:
-            if len(set(lrs)) == 1 and len(set(lams)) == 1:
-                terms = model.beta_sgd(gg.sum(), gd.sum(), dd.sum(), lrs[0], lams[0],
-                                       g0["beta_max"], gap)
+            # (distributed: the general branch, whose choices do not depend on what this rank
+            # holds)
+            if red is None and len(set(lrs)) == 1 and len(set(lams)) == 1:
+                rows = [gg, gd, dd] if constant or exact else [gg, gd, dd,
+                                                               gd * _per_tensor(prev_lrs, device)]
+                s = self._global_sums(torch.stack(rows), red, all_p)
+                if not exact and not constant:
+                    gap = s[3]
+                terms = model.beta_sgd(s[0], s[1], s[2], lrs[0], lams[0], g0["beta_max"], gap)
             else:   # groups with different η or λ: weighted combination of their parts
-                parts = [model.sgd_parts(a, b, c, lm) for a, b, c, lm in zip(gg, gd, dd, lams)]
-                terms = model.combine(parts, lrs, [lr / (1 + lm) for lr, lm in zip(lrs, lams)],
-                                      gap, g0["beta_max"])
+                # (distributed: ω_ref from the param groups, the same on every rank)
+                n_ref = len(self.param_groups) if red is not None else 0
+                ref = self.param_groups if red is not None else []
+                w_ref, ws = model.sum_weights(
+                    [float(gr["lr"]) / (1 + gr["lam"]) for gr in ref]
+                    + [lr / (1 + lm) for lr, lm in zip(lrs, lams)],
+                    [1 / (1 + gr["lam"]) for gr in ref] + [1 / (1 + lm) for lm in lams])
+                ws = ws[n_ref:]
+                _, a, c = model.sgd_parts(gg, gd, dd, _per_tensor(lams, device))
+                w = _per_tensor(ws, device)
+                s = self._global_sums(torch.stack([gd * _per_tensor(prev_lrs, device), w * a,
+                                                   w * c]), red, all_p)
+                terms = model.beta_from_sums(s[0] if gap is None else gap, s[1], s[2], w_ref,
+                                             g0["beta_max"])
         else:
             lr_v = _per_tensor(lrs, device)
             lam_v = _per_tensor(lams, device)
-            bmax_v = _per_tensor([float(gr["beta_max"]) for gr, ps, _, _ in groups for _ in ps],
+            bmax_v = _per_tensor([float(gr["beta_max"]) for gr, ps, *_ in groups for _ in ps],
                                  device)
-            tgap = None if gap is None else self._split_gap(gap, lr_v * gd)
+            shares = gd * _per_tensor(prev_lrs, device)
+            if exact:
+                tgap = self._split_gap(gap, shares)
+            else:
+                tgap = None if constant else shares
             terms = model.beta_sgd(gg, gd, dd, lr_v, lam_v, bmax_v, tgap)
 
         # per group: the β used (the model's, or the fixed one: a 0-dim tensor, or one per
         # tensor), then d ← (1−b)d + b·g with b = (1−β)/(1+λ) (model.direction_coefficients)
         used, i = [], 0
-        for group, params, grads, dirs in groups:
+        for group, params, views, grads, dirs in groups:
             n = len(params)
             if group["beta"] is not None:
                 beta = _scalar(group["beta"], device)
@@ -359,14 +422,17 @@ class AMSGD(_AMBase):
                     coef_b.append(cast[d.dtype])
                 else:
                     coef_b.append(b[k].to(d.dtype))
+            lr = float(group["lr"])
             if _use_foreach(group["foreach"], params):
                 torch._foreach_lerp_(dirs, grads, coef_b)       # d ← a d + b g  (a = 1 − b)
                 step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
-                torch._foreach_add_(params, step_dirs, alpha=-group["lr"])
+                torch._foreach_add_(views, step_dirs, alpha=-lr)
             else:
-                for p, g, d, bk in zip(params, grads, dirs, coef_b):
+                for x, g, d, bk in zip(views, grads, dirs, coef_b):
                     d.lerp_(g, bk)
-                    p.add_(d.lerp(g, bk) if group["nesterov"] else d, alpha=-group["lr"])
+                    x.add_(d.lerp(g, bk) if group["nesterov"] else d, alpha=-lr)
+            for p in params:
+                self.state[p]["prev_lr"] = lr
 
         beta_used = used[0] if scope_global else torch.cat(used)
         lam_used = lams[0] if scope_global else _per_tensor(lams, device)
@@ -414,7 +480,6 @@ class AMAdamW(_AMBase):
         beta_scope: ``"tensor"`` (default) or ``"global"``.
         foreach: use the multi-tensor path (default: on CUDA).
         maximize: maximise instead of minimise.
-        shard_group, loss_group: distributed training, as for :class:`AMSGD`.
 
     ``opt.last_stats`` as for :class:`AMSGD`; ``effective_momentum`` is the mean over
     coordinates of :math:`(\lambda P + \beta)/(1+\lambda P)`.
@@ -473,7 +538,7 @@ class AMAdamW(_AMBase):
         h, n = [], []
         for p, e, P in zip(keys, entries, Ps):
             Pu = _dist.unpadded(P, p)           # (FSDP1 pads the last shard)
-            lam = e[0]["lam"]
+            lam = model.first_step_lam(e[0]["lam"], e[7])   # (AdamW's first step: no λ)
             if lam == 0 or Pu.numel() == 0:
                 h.append(torch.full((), float(Pu.numel()), dtype=torch.float64, device=device))
             else:
@@ -487,124 +552,165 @@ class AMAdamW(_AMBase):
     def _reduced_effective_momentum(self, red: Any, share: list[torch.Tensor],
                                     beta_used: torch.Tensor) -> torch.Tensor:
         r"""Per tensor :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`; global: its mean
-        over all tensors of all ranks (``share`` reduced per param group)."""
+        over all tensors of all ranks (``share`` summed over them)."""
         h, count = share
         if red.per_tensor:
             return 1.0 - (1.0 - beta_used) * h / torch.clamp(count, min=1.0)
-        betas = torch.stack([beta_used if gr["beta1"] is None
-                             else _scalar(gr["beta1"], h.device) for gr in self.param_groups])
-        return (count - (1.0 - betas) * h).sum() / count.sum()
+        return 1.0 - (1.0 - beta_used) * h / count
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         g0 = self.param_groups[0]
-        loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
+        exact = g0["loss_gap"] == "exact"
+        loss = self._closure_loss(closure, exact)
 
-        entries = []   # (group, p, g, state, beta1_max, beta2): p, g local shards
-        keys = []      # the parameters themselves (the state's keys)
+        entries = []   # (group, p, x, g, st, beta1_max, beta2, first)
         for group in self.param_groups:
-            params, grads = self._gather(group)
+            params, views, grads = self._gather(group)
             beta1_max, beta2 = group["betas"]
             if group["beta1"] is not None:
                 beta1_max = group["beta1"]
-            for p, g in zip(params, grads):
+            for p, x, g in zip(params, views, grads):
                 st = self.state[p]
-                if "exp_avg" not in st:
+                first = "exp_avg" not in st      # memory still AdamW's m_0 = 0
+                if first:
                     st["step"] = torch.tensor(0.0, dtype=torch.float64)
                     st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["prod_beta1"] = torch.ones((), dtype=torch.float64, device=p.device)
-                keys.append(p)
-                entries.append((group, _dist.local(p), _dist.local(g), st, beta1_max, beta2))
-        red = self._reduction(g0["beta_scope"] != "global")
+                entries.append((group, p, x, g, st, beta1_max, beta2, first))
+        scope_global = g0["beta_scope"] == "global"
+        red = self._reduction(not scope_global)
         if not entries:
             self._idle_step(red, 5, loss)
             return loss
 
         device = entries[0][1].device
+        keys = [e[1] for e in entries]
+        gap = self._exact_gap(loss, keys, g0["maximize"], red) if exact else None
+        zero = None
 
-        # second moment, preconditioner, and each tensor's parts of the closed form
-        Ps, parts = [], []
+        # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
+        #    step's η', μ' and preconditioner P' = √v'·s' + e' (v before this step's update)
+        gaps = []
+        need_gaps = gap is None or not scope_global   # (per-tensor exact: the split's shares)
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
+            if not need_gaps:
+                break
+            if first:
+                if zero is None:
+                    zero = torch.zeros((), dtype=torch.float64, device=device)
+                gaps.append(zero)                  # d_0 = 0: no memory plane above ℓ_g
+                continue
+            d = _real(st["exp_avg"])
+            if "prev_scale" in st:
+                P_prev = model.precondition(_real(st["exp_avg_sq"]), st["prev_scale"],
+                                            st["prev_eps"])
+            else:   # a checkpoint from before this convention: the current P stands in
+                P_prev = None
+            lr_prev = st.get("prev_lr", float(group["lr"]))
+            wd_prev = st.get("prev_wd", float(group["weight_decay"]))
+            if P_prev is None:
+                P_prev = self._current_precond(group, st, g, beta1_max, beta2)
+            gaps.append(model.taylor_gap(g, d, lr_prev, P_prev, wd_prev, x).to(torch.float64))
+
+        # 2. second moment (as AdamW), preconditioner, each tensor's parts of the closed form
         foreach = _use_foreach(g0["foreach"], [e[1] for e in entries])
         if foreach:
-            vs = [_dist.local(e[3]["exp_avg_sq"]) for e in entries]
-            gs = [e[2] for e in entries]
-            b2 = [e[5] for e in entries]
+            vs = [_real(e[4]["exp_avg_sq"]) for e in entries]
+            gs = [e[3] for e in entries]
+            b2 = [e[6] for e in entries]
             if len(set(b2)) == 1:
                 torch._foreach_mul_(vs, b2[0])
                 torch._foreach_addcmul_(vs, gs, gs, value=1 - b2[0])
             else:
                 for v, g, b in zip(vs, gs, b2):
                     v.mul_(b).addcmul_(g, g, value=1 - b)
-        for group, p, g, st, beta1_max, beta2 in entries:
+        Ps, scal, a_s, c_s = [], [], [], []
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
             st["step"] += 1
-            v = _dist.local(st["exp_avg_sq"])
+            v = _real(st["exp_avg_sq"])
             if not foreach:
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            step = float(st["step"])   # CPU tensor: no device sync
             bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
-            P = model.preconditioner(v, step, beta2, group["eps"], bc1)
+            s, e = model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
+            P = model.precondition(v, s, e)
             Ps.append(P)
-            parts.append(model.adamw_parts(g, _dist.local(st["exp_avg"]), P, group["lam"],
-                                           group["weight_decay"], p))
+            scal.append((s, e))
+            _, a, c = model.adamw_parts(g, _real(st["exp_avg"]), P,
+                                        model.first_step_lam(group["lam"], first),
+                                        group["weight_decay"], x, with_gap=False)
+            a_s.append(a)
+            c_s.append(c)
         lrs = [float(e[0]["lr"]) for e in entries]
-        gam, a, c = (torch.stack([pt[k] for pt in parts]).to(torch.float64) for k in range(3))
-        bmax = [e[4] for e in entries]
-        cur = loss if g0["loss_gap"] == "exact" else None
-        if red is not None:   # sums over every shard (global scope: per param group), mean loss
-            share = self._coordinate_shares(red, keys, entries, Ps, device)
-            (gam, a, c, *share), cur = red.reduce(torch.stack([gam, a, c, *share]), keys,
-                                                  None if cur is None
-                                                  else _loss_tensor(cur, device))
-            if g0["beta_scope"] == "global":
-                lrs = [float(gr["lr"]) for gr in self.param_groups]
-                bmax = [gr["betas"][0] if gr["beta1"] is None else gr["beta1"]
-                        for gr in self.param_groups]
-        gap = (self._exact_gap(cur, keys, g0["maximize"]) if g0["loss_gap"] == "exact"
-               else None)
-        if g0["beta_scope"] == "global":
-            if len(set(lrs)) == 1:   # one η: the weights ω_i = η factor out of the sums
-                terms = model.combine([(gam.sum(), a.sum(), c.sum())], lrs[:1], lrs[:1], gap,
-                                      bmax[0])
-            else:
-                terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(lrs))], lrs,
-                                      lrs, gap, bmax[0])
+        firsts = [e[7] for e in entries]
+        a_v, c_v = torch.stack(a_s).to(torch.float64), torch.stack(c_s).to(torch.float64)
+        bmax = [e[5] for e in entries]
+        if scope_global:
+            # weights ω_i = η_i; a tensor at its first step takes AdamW's step (no say in β)
+            # (distributed: ω_ref from the param groups, the same on every rank)
+            ref = self.param_groups if red is not None and not all(firsts) else []
+            w_ref, ws = model.sum_weights(
+                [float(gr["lr"]) for gr in ref] + [0.0 if f else lr for lr, f in zip(lrs, firsts)],
+                [1.0 for _ in ref] + [0.0 if f else 1.0 for f in firsts])
+            w = _per_tensor(ws[len(ref):], device)
+            rows = [w * a_v, w * c_v] + ([torch.stack(gaps)] if gap is None else [])
+            if red is not None:   # the same rows on every rank, and the effective momentum's
+                rows = rows[:2] + [rows[2] if gap is None else torch.zeros_like(a_v)]
+                eff_rows = self._coordinate_shares(red, keys, entries, Ps, device)
+                rows += eff_rows
+            s = self._global_sums(torch.stack(rows), red, keys)
+            if red is not None:
+                eff_rows = [s[3], s[4]]
+            terms = model.beta_from_sums(s[2] if gap is None else gap, s[0], s[1], w_ref,
+                                         bmax[0])
             betas_model = [terms.beta] * len(entries)
         else:
             lr_v = _per_tensor(lrs, device)
-            tgap = None if gap is None else self._split_gap(gap, lr_v * gam)
-            terms = model.combine([(gam, a, c)], [lr_v], [lr_v], tgap,
+            gap_v = torch.stack(gaps)
+            if red is not None:   # each tensor's sums over all its shards
+                eff_rows = self._coordinate_shares(red, keys, entries, Ps, device)
+                a_v, c_v, gap_v, *eff_rows = red.tensor_sums(
+                    torch.stack([a_v, c_v, gap_v, *eff_rows]), keys)
+            tgap = gap_v if gap is None else self._split_gap(gap, gap_v)
+            terms = model.combine([(None, a_v, c_v)], [lr_v], [lr_v], tgap,
                                   _per_tensor(bmax, device))
             betas_model = list(terms.beta.unbind(0))
 
+        # 3. the update: d ← d + z(g − d), x ← (1 − ημ)x − η P⁻¹d
         used, eff = [], []
-        for (group, p, g, st, beta1_max, beta2), P, bm in zip(entries, Ps, betas_model):
+        for (group, p, x, g, st, beta1_max, beta2, first), P, (s, e), bm in zip(
+                entries, Ps, scal, betas_model):
             beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
+            lam, lr, wd = group["lam"], float(group["lr"]), float(group["weight_decay"])
+            if first:   # AdamW's first step: β₁max and no λ
+                beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
+                lam = model.first_step_lam(lam, True)
             used.append(beta)
-            d = _dist.local(st["exp_avg"])
-            lam, lr, wd = group["lam"], group["lr"], group["weight_decay"]
-            b = (1.0 - beta).to(p.dtype)
+            d = _real(st["exp_avg"])
             if lam == 0:
-                d.lerp_(g, b)                                       # AdamW's first moment
+                d.lerp_(g, (1.0 - beta).to(d.dtype))               # AdamW's first moment
                 eff.append(beta)
             else:
                 # model.update_direction_adamw as a lerp d ← d + z(g − d); the effective
                 # momentum (λP+β)/(1+λP) is 1 − z
-                z = model.adamw_direction_weight(beta.to(p.dtype), lam, P)
+                z = model.adamw_direction_weight(beta.to(d.dtype), lam, P)
                 d.lerp_(g, z)
                 eff.append(1.0 - z.mean(dtype=torch.float32).to(torch.float64))
             if wd != 0:
-                p.mul_(1 - lr * wd)
-            p.addcdiv_(d, P, value=-lr)
+                x.mul_(1 - lr * wd)
+            x.addcdiv_(d, P, value=-lr)
             st["prod_beta1"] = st["prod_beta1"] * beta
+            # what the next step's taylor gap needs: this step's η, μ and P = √v·s + e
+            st["prev_lr"], st["prev_wd"] = lr, wd
+            st["prev_scale"], st["prev_eps"] = s, e
 
-        if g0["beta_scope"] == "global":
+        if scope_global:
             beta_used, eff_out = used[0], torch.stack(eff).mean()
         else:
             beta_used, eff_out = torch.stack(used), torch.stack(eff)
         if red is not None and red.members:   # the shards' means of 1 − z, completed
-            eff_out = self._reduced_effective_momentum(
-                red, share, terms.beta if g0["beta_scope"] == "global" else beta_used)
+            eff_out = self._reduced_effective_momentum(red, eff_rows, beta_used)
         self.last_stats = {
             "beta": beta_used,
             "model_beta": terms.beta,
@@ -615,6 +721,14 @@ class AMAdamW(_AMBase):
             "effective_momentum": eff_out,
         }
         return loss
+
+    @staticmethod
+    def _current_precond(group: dict, st: dict, g: torch.Tensor, beta1_max: float,
+                         beta2: float) -> torch.Tensor:
+        """P of the coming step (for a checkpoint saved before prev_scale existed)."""
+        v = _real(st["exp_avg_sq"]) * beta2 + (1 - beta2) * g * g
+        bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
+        return model.preconditioner(v, _step_value(st["step"]) + 1, beta2, group["eps"], bc1)
 
 
 # ============================================================================= the registry
