@@ -3,8 +3,8 @@ r"""Sharded and data-parallel training for :class:`~adamem_core.AMSGD` / :class:
 β is a ratio of inner products (``model.py``). When a rank holds only part of the parameters,
 its inner products are only part of the sums; this module completes them with **one all-reduce
 of a handful of scalars per step** (no host synchronisation: the collective is enqueued like any
-other kernel), so that every rank takes the same β as single-process training on the full batch
-(``docs/method.md#distributed``).
+other kernel; the exact gap adds one of the loss), so that every rank takes the same β as
+single-process training on the full batch (``docs/method.md#distributed``).
 
 What a rank's optimizer holds, and what is reduced (``key`` below: the process groups over which
 a sum is completed):
@@ -23,8 +23,17 @@ a sum is completed):
   optimizer owns a disjoint set of whole tensors): a tensor's own sums are complete, so the
   per-tensor β needs no communication and equals single-process training; the global β's sums
   across tensors are reduced over ``shard_group``. ``last_stats`` of the per-tensor scope then
-  lists the tensors this rank owns.
+  lists the tensors this rank owns; a rank that owns none joins the all-reduce with zeros and
+  keeps ``last_stats`` unset.
 * **Replicated tensors** (DDP, single process; no ``shard_group``): nothing is reduced.
+
+With FSDP1's ``use_orig_params=True`` a rank may hold no piece of a tensor (no gradient there):
+it joins that tensor's reduction with zeros, and its per-tensor ``last_stats`` lists the tensors
+it holds a piece of.
+
+Process groups are not hyper-parameters: they live on the optimizer (``opt.shard_group``,
+``opt.loss_group``), not in ``param_groups`` or ``state_dict``; a deep copy or an unpickled
+optimizer is a single-process one until they are set again.
 
 With ``loss_gap="exact"`` the loss of the closure is this rank's loss; it is averaged over
 ``loss_group`` (default: ``shard_group``; with DTensor parameters, their mesh), so that every
