@@ -534,3 +534,224 @@ def dual_value(beta: Any, f: Any, gap: Any, g: Any, d: Any, lr: Any, lam: Any, P
     mixed = f + beta * gap + inner((1.0 - beta) * g + beta * d, u, dim)
     p1, p2 = proximal(u, d, lr, lam, P, wd, x, dim)
     return mixed + p1 + p2
+
+
+# ----------------------------------------------------------------------------- constant-β stability
+def momentum_stability_bound(beta: float, L: float, kind: str = "ema") -> float:
+    r"""The largest stable learning rate of constant-β momentum on a quadratic whose largest
+    curvature (Hessian eigenvalue) is L > 0: the run converges for every start iff η is below it.
+
+    ``kind="ema"`` — EMA heavy ball :math:`d_{t+1} = \beta d_t + (1-\beta)g_t`,
+    :math:`x_{t+1} = x_t - \eta d_{t+1}` (β = 0 is plain gradient descent):
+
+    .. math:: \eta < \frac{2(1+\beta)}{(1-\beta)L}.
+
+    Derivation: along an eigenvector of curvature h, g_t = h x_t and
+    :math:`\eta d_t = x_{t-1} - x_t`, so :math:`x_{t+1} = (1 + \beta - a)x_t - \beta x_{t-1}` with
+    :math:`a = \eta(1-\beta)h`. The characteristic polynomial :math:`z^2 - (1+\beta-a)z + \beta`
+    has both roots inside the unit circle iff (Jury) :math:`|\beta| < 1` and
+    :math:`|1+\beta-a| < 1+\beta`, i.e. :math:`0 < a < 2(1+\beta)`; at the upper end a root is
+    z = −1 (the iterate flips sign and grows beyond it). The largest h = L binds.
+
+    ``kind="heavy_ball"`` — torch's undampened :math:`d_{t+1} = \beta d_t + g_t`: the same
+    recurrence with a = ηh, so :math:`\eta < 2(1+\beta)/L`.
+
+    ``kind="nesterov"`` — the EMA Nesterov step :math:`x_{t+1} = x_t - \eta(\beta d_{t+1} +
+    (1-\beta)g_t)`: with c = 1 − β the state (x, d) evolves by
+    :math:`\begin{pmatrix}1-\eta ch(1+\beta) & -\eta\beta^2\\ ch & \beta\end{pmatrix}`, trace
+    :math:`1+\beta-\eta ch(1+\beta)`, determinant :math:`\beta(1-\eta ch)`; Jury's conditions
+    1 + det ± tr > 0, |det| < 1 leave :math:`\eta < 2(1+\beta)/((1-\beta)(1+2\beta)L)`.
+
+    β ≥ 1 or L ≤ 0 (no curvature): ``inf``."""
+    beta, L = float(beta), float(L)
+    if not (0.0 <= beta) or not np.isfinite(L):
+        raise ValueError(f"need 0 <= beta and a finite L, got beta={beta!r}, L={L!r}")
+    if beta >= 1.0 or L <= 0.0:
+        return float(np.inf)
+    if kind == "ema":
+        return 2.0 * (1.0 + beta) / ((1.0 - beta) * L)
+    if kind == "heavy_ball":
+        return 2.0 * (1.0 + beta) / L
+    if kind == "nesterov":
+        return 2.0 * (1.0 + beta) / ((1.0 - beta) * (1.0 + 2.0 * beta) * L)
+    raise ValueError(f"kind must be 'ema', 'heavy_ball' or 'nesterov', got {kind!r}")
+
+
+# ============================================================================= the Theory page
+# A self-contained block (docs/method.md #special-cases, #beta-map, #classical): the sandbox's
+# two vectors and its geometry, the β map over (angle, ‖d‖/‖g‖) and its region boundaries, and
+# Polyak's heavy ball on the quadratic ½(μx² + Ly²). Pure NumPy; the Theory page only lays out.
+
+def sandbox_vectors(g_norm: float, d_norm: float, angle_deg: float) -> tuple[Any, Any]:
+    """The sandbox's gradient g = (‖g‖, 0) and memory d at ``angle_deg`` from it (2-D)."""
+    th = np.radians(float(angle_deg))
+    g = np.array([float(g_norm), 0.0])
+    d = float(d_norm) * np.array([np.cos(th), np.sin(th)])
+    return g, d
+
+
+def sandbox(g_norm: float, d_norm: float, angle_deg: float, lr: float, lam: float,
+            beta_max: float, gap: float | None = None, f: float = 0.0,
+            n_dual: int = 201) -> dict[str, Any]:
+    r"""Everything the Theory page's sandbox shows, from the functions above (AM-SGD form).
+
+    ``gap=None`` is the taylor gap :math:`\eta\langle g, d\rangle` (the previous step taken as
+    :math:`\eta d` at the same η); a number is an exact gap :math:`\hat f - f`. Returns the
+    vectors, the three inner products, the closed form's :class:`BetaTerms` fields, the step
+    :math:`u(\beta_t)` and the model's own minimiser :math:`u(\mathrm{clip}(\beta^\star,0,1))`
+    (they differ only when the cap β_max binds), the new memory, the effective momentum, the
+    dual :math:`D(\beta)` on ``n_dual`` points of [0, 1] and the model's value at the step."""
+    g, d = sandbox_vectors(g_norm, d_norm, angle_deg)
+    gg, gd, dd = sgd_sums(g, d)
+    terms = beta_sgd(gg, gd, dd, lr, lam, beta_max, gap)
+    beta = float(terms.beta)
+    unc = float(terms.unclipped)
+    beta_model_min = min(max(unc, 0.0), 1.0) if float(terms.denominator) > 0 else 0.0
+    u = np.asarray(u_of_beta(g, d, beta, lr, lam))
+    u_min = np.asarray(u_of_beta(g, d, beta_model_min, lr, lam))
+    gap_v = float(terms.gap)
+    betas = np.linspace(0.0, 1.0, n_dual)
+    dual = np.array([float(dual_value(b, f, gap_v, g, d, lr, lam)) for b in betas])
+    p1, p2 = proximal(u, d, lr, lam)
+    return dict(
+        g=g, d=d, gg=float(gg), gd=float(gd), dd=float(dd), f=float(f), gap=gap_v,
+        taylor=gap is None, lr=float(lr), lam=float(lam), beta_max=float(beta_max),
+        beta=beta, unclipped=unc, numerator=float(terms.numerator),
+        denominator=float(terms.denominator), u=u, u_model_min=u_min,
+        beta_model_min=beta_model_min, d_next=np.asarray(update_direction(g, d, beta, lam)),
+        effective_momentum=float(effective_momentum(beta, lam)),
+        coefficients=tuple(float(c) for c in direction_coefficients(beta, lam)),
+        dual_betas=betas, dual=dual, dual_at_beta=float(dual_value(beta, f, gap_v, g, d, lr, lam)),
+        model_at_step=float(model_value(u, f, gap_v, g, d, lr, lam)),
+        prox_at_step=(float(p1), float(p2)),
+        planes_at_step=(float(f + g @ u), float(f + gap_v + d @ u)))
+
+
+def sandbox_terms(sb: dict[str, Any], U: Any) -> dict[str, Any]:
+    """ℓ_g, ℓ_m, their max, the two proximal terms and the model m_t at offsets U (..., 2)."""
+    U = np.asarray(U, dtype=float)
+    lg = sb["f"] + inner(U, sb["g"], dim=-1)
+    lm = sb["f"] + sb["gap"] + inner(U, sb["d"], dim=-1)
+    p1, p2 = proximal(U, sb["d"], sb["lr"], sb["lam"], dim=-1)
+    return {"grad_plane": lg, "mem_plane": lm, "max_plane": np.maximum(lg, lm),
+            "prox": p1, "prox_lam": p2, "model": np.maximum(lg, lm) + p1 + p2}
+
+
+def sandbox_slice(sb: dict[str, Any], n: int = 241, lo: float = -0.75,
+                  hi: float = 2.0) -> dict[str, Any]:
+    """The 1-D slice through x_t along the step u(β_t): s ∈ [lo, hi] in steps (s = 1 is the
+    step); if the step is 0, along −ηg."""
+    step = np.asarray(sb["u"], dtype=float)
+    if not np.linalg.norm(step) > 0:
+        step = -sb["lr"] * np.asarray(sb["g"], dtype=float)
+    s = np.linspace(lo, hi, n)
+    out = sandbox_terms(sb, s[:, None] * step[None, :])
+    # where the model's minimiser lies on this line (it is on it unless the cap binds)
+    um = np.asarray(sb["u_model_min"], dtype=float)
+    s_min = float(um @ step / (step @ step)) if step @ step > 0 else float("nan")
+    return {"s": s, **out, "step": step, "s_model_min": s_min}
+
+
+def sandbox_surface(sb: dict[str, Any], n: int = 61, radius: float | None = None
+                    ) -> dict[str, Any]:
+    """The model's pieces on an n×n grid of offsets around x_t (radius: 1.6× the longest of
+    ηg, ηd and the step)."""
+    if radius is None:
+        lens = [np.linalg.norm(sb["lr"] * sb["g"]), np.linalg.norm(sb["lr"] * sb["d"]),
+                np.linalg.norm(sb["u"])]
+        radius = 1.6 * max(max(lens), 1e-12)
+    xs = np.linspace(-radius, radius, n)
+    XX, YY = np.meshgrid(xs, xs)
+    out = sandbox_terms(sb, np.stack([XX, YY], axis=-1))
+    return {"xs": xs, "ys": xs, **out, "radius": float(radius)}
+
+
+def map_coefficients(angle_deg: Any, lam: float, gap_unit: float | None = None
+                     ) -> tuple[Any, Any, Any, Any]:
+    r"""The closed form on the sandbox's family d = ρ‖g‖(cos θ, sin θ), in units of ‖g‖²:
+    numerator :math:`N/\|g\|^2 = n_0 + n_1\rho + n_2\rho^2` (returns :math:`n_0, n_1, n_2`) and
+    :math:`\cos\theta` (denominator :math:`Q/\|g\|^2 = 1 - 2\rho\cos\theta + \rho^2`).
+    Taylor gap (``gap_unit=None``): :math:`1 + 2\lambda\rho\cos\theta - \lambda\rho^2`; an exact
+    gap of γ·η‖g‖² (``gap_unit=γ``): :math:`1 + (1+\lambda)\gamma - (1-\lambda)\rho\cos\theta -
+    \lambda\rho^2`."""
+    c = np.cos(np.radians(np.asarray(angle_deg, dtype=float)))
+    if gap_unit is None:
+        return np.ones_like(c), 2.0 * lam * c, -lam * np.ones_like(c), c
+    return (1.0 + (1.0 + lam) * gap_unit) * np.ones_like(c), -(1.0 - lam) * c, \
+        -lam * np.ones_like(c), c
+
+
+MAP_ZERO, MAP_INTERIOR, MAP_CLIPPED, MAP_UNDEFINED = 0, 1, 2, 3
+
+
+def beta_map(angles_deg: Any, ratios: Any, lam: float, beta_max: float,
+             gap_unit: float | None = None) -> dict[str, Any]:
+    """β over the grid angle (columns) × ρ = ‖d‖/‖g‖ (rows) by :func:`beta_sgd` (‖g‖ = 1,
+    η = 1: β does not depend on them for the taylor gap, and the exact gap is given in units of
+    η‖g‖²), with each cell's region: MAP_ZERO (unclipped ≤ 0), MAP_INTERIOR, MAP_CLIPPED
+    (unclipped ≥ β_max), MAP_UNDEFINED (d = g)."""
+    A, R = np.meshgrid(np.asarray(angles_deg, dtype=float), np.asarray(ratios, dtype=float))
+    th = np.radians(A)
+    gg = np.ones_like(A)
+    gd = R * np.cos(th)
+    dd = R * R
+    gap = None if gap_unit is None else gap_unit * gg
+    terms = beta_sgd(gg, gd, dd, 1.0, lam, beta_max, gap)
+    unc = np.asarray(terms.unclipped)
+    region = np.where(unc <= 0, MAP_ZERO, np.where(unc >= beta_max, MAP_CLIPPED, MAP_INTERIOR))
+    region = np.where(np.asarray(terms.denominator) > 0, region, MAP_UNDEFINED)
+    return {"angles": np.asarray(angles_deg, dtype=float), "ratios": np.asarray(ratios, float),
+            "beta": np.asarray(terms.beta), "unclipped": unc, "region": region}
+
+
+def beta_map_boundary(angles_deg: Any, lam: float, level: float,
+                      gap_unit: float | None = None) -> Any:
+    r"""The ρ ≥ 0 where the unclipped β equals ``level`` (0: the edge of the β = 0 region,
+    β_max: the edge of the clipped one), per angle: the roots of
+    :math:`(n_2 - k)\rho^2 + (n_1 + 2kc)\rho + (n_0 - k) = 0` (N = kQ), an array (angles, 2)
+    with NaN where a root is missing or negative."""
+    n0, n1, n2, c = map_coefficients(angles_deg, lam, gap_unit)
+    k = float(level)
+    A, B, C = n2 - k, n1 + 2.0 * k * c, n0 - k
+    out = np.full(np.shape(c) + (2,), np.nan)
+    with np.errstate(all="ignore"):
+        disc = B * B - 4.0 * A * C
+        sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        lin = np.abs(A) < 1e-14
+        r1 = np.where(lin, -C / B, (-B - sq) / (2.0 * A))
+        r2 = np.where(lin, np.nan, (-B + sq) / (2.0 * A))
+    roots = np.stack([r1, r2], axis=-1)
+    out = np.where(np.isfinite(roots) & (roots >= 0), roots, np.nan)
+    return np.sort(out, axis=-1)
+
+
+def polyak_heavy_ball(kappa: Any, mu: float = 1.0) -> dict[str, Any]:
+    r"""Polyak's optimal heavy ball :math:`x_{t+1} = x_t - \alpha g_t + a(x_t - x_{t-1})` on a
+    quadratic with curvatures in [μ, L = κμ]: :math:`a^* = ((\sqrt\kappa-1)/(\sqrt\kappa+1))^2`,
+    :math:`\alpha^* = 4/(\sqrt L + \sqrt\mu)^2`, rate :math:`\sqrt{a^*} = (\sqrt\kappa-1)/
+    (\sqrt\kappa+1)` per step. In the EMA form d ← a d + (1−a) g, x ← x − ηd it is a = a*,
+    η = α*/(1−a*)."""
+    k = np.asarray(kappa, dtype=float)
+    sk = np.sqrt(k)
+    rate = (sk - 1.0) / (sk + 1.0)
+    a = rate * rate
+    alpha = 4.0 / (np.sqrt(k * mu) + np.sqrt(mu)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ema_lr = np.where(a < 1, alpha / (1.0 - a), np.inf)
+    return {"a": a, "alpha": alpha, "rate": rate, "ema_lr": ema_lr}
+
+
+def heavy_ball_rate(alpha: Any, a: Any, curvatures: Any) -> Any:
+    r"""The asymptotic rate of heavy ball with constants (α, a) on a quadratic with the given
+    curvatures h: the largest modulus of the roots of :math:`z^2 - (1 + a - \alpha h)z + a`
+    over h (≥ 1: no convergence)."""
+    alpha = np.asarray(alpha, dtype=float)[..., None]
+    a = np.asarray(a, dtype=float)[..., None]
+    h = np.asarray(curvatures, dtype=float)
+    p = 1.0 + a - alpha * h
+    disc = p * p - 4.0 * a
+    with np.errstate(invalid="ignore"):
+        real = np.maximum(np.abs(p + np.sqrt(np.maximum(disc, 0.0))),
+                          np.abs(p - np.sqrt(np.maximum(disc, 0.0)))) / 2.0
+    mod = np.where(disc >= 0, real, np.sqrt(np.maximum(a, 0.0)))
+    return mod.max(axis=-1)

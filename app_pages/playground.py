@@ -10,15 +10,17 @@ import math
 
 import streamlit as st
 
-from adamem_core import figures
-from adamem_core.engine import summarize, trajectories_frame
+from adamem_core.engine import trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
+from adamem_core.lecture_deck import lecture_deck_html
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
                                MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
                                parse_query, token_label)
+from ui import shared_figures
 from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
-                       landscape_label, lecture_exit_button, lecture_on, scene_grid,
-                       scene_runs, set_scene, show_notices, try_landscape)
+                       landscape_label, lecture_exit_button, lecture_on, scene_runs, set_scene,
+                       show_notices, try_landscape)
+from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 LR_GRID = sorted({round(m * 10.0 ** e, 12) for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)}
                  | {10.0})
@@ -221,16 +223,25 @@ def _load_lecture_scene(i: int) -> None:
     st.session_state["pg_scene_idx"] = i
 
 
+@st.cache_data(max_entries=1, show_spinner="Building the lecture deck…")
+def _lecture_deck() -> str:
+    return lecture_deck_html(LECTURE_SCENES)
+
+
 def lecture_scene_bar() -> None:
     """◀ / ▶ through a sequence of prepared scenes, with what each one shows (also in
     lecture mode, where the sidebar is hidden)."""
     i = st.session_state.get("pg_scene_idx")
     n = len(LECTURE_SCENES)
-    c1, c2, c3 = st.columns([1.2, 6, 1.2], vertical_alignment="center")
+    c1, c2, c3, c4 = st.columns([1.2, 5, 1.2, 1.3], vertical_alignment="center")
     c1.button("◀ Previous scene", key="pg_scene_prev", on_click=_load_lecture_scene,
               args=((i - 1) if i is not None else n - 1,), width="stretch")
     c3.button("Next scene ▶", key="pg_scene_next", on_click=_load_lecture_scene,
               args=((i + 1) if i is not None else 0,), width="stretch")
+    c4.download_button("⬇ Lecture deck", _lecture_deck, file_name="adamem_lecture_deck.html",
+                       mime="text/html", key="pg_deck", on_click="ignore", width="stretch",
+                       help=f"Download lecture deck: the {n} lecture scenes in one HTML file "
+                            "(interactive charts, opens offline, ← → to move, for a projector).")
     if i is None:
         c2.caption(f"Lecture scenes: {n} prepared scenes that each tell one part of the story "
                    "— press “Next scene ▶”.")
@@ -284,18 +295,17 @@ if err or formula_error:
     st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
     st.info("Fix the formula in the sidebar (the message says where the problem is); "
             "the charts come back as soon as it parses.")
-    st.stop()
+    stop_page()
 if not scene.runs:
     st.info("Choose at least one optimizer in the sidebar.")
-    st.stop()
+    stop_page()
 
 st.caption(f"**{land.title}** — {land.note}")
 # every landscape's LaTeX already starts with "f(x, y) =" (the custom parser's too)
 st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {land.latex}")
 
-trajs = scene_runs(scene)
-grid = scene_grid(scene)
-rows = summarize(trajs, land, scene.tol)
+# every chart and the summary are built once per scene and shared by every session showing it
+rows, table = shared_figures.summary(scene)
 st.markdown(story(rows, scene.tol))
 div = [r for r in rows if r["diverged_at"] is not None]
 if div:
@@ -307,31 +317,25 @@ t = st.slider("step t (moves the markers on every chart and the point on each tr
               min_value=0, max_value=scene.steps, key="pg_t")
 left, right = st.columns([1.15, 1], gap="medium")
 with left:
-    fig_traj = figures.trajectory_figure(grid, trajs, land.title, land.minima,
-                                         (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
-                                         surface3d=scene.surface3d, lecture=lecture,
-                                         max_frames=80,   # smooth enough, and a lighter page
-                                         pick_grid=0 if scene.surface3d else 25)
+    fig_traj = shared_figures.trajectory_chart(scene, t)
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
         st.plotly_chart(fig_traj, key="pg_contour", width="stretch",
                         on_select=_on_pick_start, selection_mode="points")
 with right:
-    fig_gap = figures.gap_figure(trajs, land.f_star, t=t, lecture=lecture)
-    st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
-    fig_beta = figures.beta_figure(trajs, t=t, show_model_beta=scene.model_beta,
-                                   lecture=lecture)
-    st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
+    st.plotly_chart(shared_figures.gap_chart(scene, t), key="pg_gap_fig", width="stretch")
+    st.plotly_chart(shared_figures.beta_chart(scene, t), key="pg_beta_fig", width="stretch")
 
 st.subheader("Summary")
 if lecture:     # a plain table takes the lecture stylesheet's type size (the grid is a canvas)
-    st.table(figures.summary_table(rows, scene.tol), hide_index=True)
+    st.table(table, hide_index=True)
 else:
-    st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch")
 
 c1, c2, c3 = st.columns(3)
-c1.download_button("Trajectories (CSV)", lambda: trajectories_frame(trajs).to_csv(index=False),
+c1.download_button("Trajectories (CSV)",
+                   lambda: trajectories_frame(scene_runs(scene)).to_csv(index=False),
                    file_name="adamem_trajectories.csv", mime="text/csv", key="pg_dl_csv",
                    on_click="ignore")
 c2.download_button("Trajectory figure (standalone HTML)",

@@ -13,6 +13,8 @@ from adamem_core.engine import Trajectory, noise_sequence, simulate
 from adamem_core.landscapes import LANDSCAPES
 from adamem_core.specs import OptimizerSpec
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 EPS = np.finfo(np.float64).eps
 
 

@@ -85,6 +85,7 @@ def test_robustness_map_draws_each_state_and_the_best(lecture):
     # adaptive row on top, then the gap row, then the constant-β row
     assert rows == ["AM-SGD λ=0.1, β_max=0.9", "", "EMA momentum β=0.9"]
     (val,) = _role(fig, "value")
+    assert val.reversescale is True       # fewer steps = darker
     z = np.array(val.z, dtype=float)
     assert z[0, 2] == pytest.approx(math.log10(25)) and z[0, 1] == pytest.approx(math.log10(85))
     assert np.isnan(z[0, 0]) and np.isnan(z[0, 3]) and np.isnan(z[1]).all()
@@ -95,7 +96,7 @@ def test_robustness_map_draws_each_state_and_the_best(lecture):
     assert div.colorscale[0][1] == STATE_COLORS["diverged"]
     assert STATE_COLORS["never"] != STATE_COLORS["diverged"]
     names = [d.name for d in fig.data if d.showlegend is not False and d.type == "scatter"]
-    assert "∞ never within budget" in names and "✕ diverged" in names
+    assert "∞ never within budget" in names and "✕ diverged" in names and "★ best η" in names
     (best,) = _role(fig, "best")
     assert list(best.x) == [pytest.approx(-1.0)] and list(best.y) == [0]
     (bound,) = _role(fig, "bound")
@@ -116,7 +117,7 @@ def test_map_for_an_mlp_accuracy_sweep():
     fig = robustness_map(t, value="test_acc", value_title="final test accuracy", log=False,
                          lower_is_better=False, never_label="no value")
     (val,) = _role(fig, "value")
-    assert val.reversescale is True
+    assert val.reversescale is False      # higher accuracy = darker
     z = np.array(val.z, dtype=float)
     assert np.nanmax(z) <= 0.99 and np.isfinite(z[0, 0])   # linear, not log
     (best,) = _role(fig, "best")

@@ -15,13 +15,14 @@ import plotly.graph_objects as go
 
 from ..specs import OptimizerSpec
 from ..sweep import DIVERGED, NEVER, OK, best_per_row, cells, stable_windows
-from .style import OKABE_ITO, Theme, _fmt, _layout, assign_styles, theme
+from .style import OKABE_ITO, Theme, _fmt, _layout, _legend_rows, assign_styles, theme
 
 __all__ = ["robustness_map", "row_order", "STATE_COLORS", "fair_comparison_figure",
            "starts_figure", "lr_ticks"]
 
 # Sequential scale for the value (YlGnBu without its palest end, so that no value looks like
-# the light-grey "never" state): dark navy = best, pale green = worst.
+# the light-grey "never" state): dark navy = best, pale green = worst, fading towards the grey
+# of "never within budget".
 _VALUE_SCALE = pc.sequential.YlGnBu[2:]
 # The two failure states: a light neutral grey (with a "∞" glyph: the run would need more than
 # the budget) and a dark red (with a "✕"): neither occurs in the value scale, and the glyphs
@@ -89,7 +90,7 @@ def robustness_map(table, *, value: str = "steps_to_tol",
                    log: bool = True, lower_is_better: bool = True,
                    never_label: str = "never within budget", diverged_label: str = "diverged",
                    bounds: Mapping[str, float] | None = None,
-                   bound_label: str = "stability bound 2(1+β)/((1−β)L)",
+                   bound_label: str = "stability bound (theory)",
                    title: str | None = None, x_title: str = "learning rate η (log scale)",
                    value_format: str | None = None, mark_best: bool = True,
                    lecture: bool | Theme = False, height: int | None = None) -> go.Figure:
@@ -167,7 +168,8 @@ def robustness_map(table, *, value: str = "steps_to_tol",
     dx = float(np.median(np.diff(lx))) if C > 1 else 0.5
     fig.add_trace(go.Heatmap(
         x=lx, y=list(range(R)), z=Z, zmin=zlo, zmax=zhi, colorscale=scale,
-        reversescale=not lower_is_better, colorbar=colorbar, hoverinfo="skip",
+        reversescale=lower_is_better,   # the best value is the darkest
+        colorbar=colorbar, hoverinfo="skip",
         xgap=1, ygap=1, name=value_title, meta={"role": "value"}))
     for state, label in ((NEVER, never_label), (DIVERGED, diverged_label)):
         mask = S == state
@@ -198,7 +200,7 @@ def robustness_map(table, *, value: str = "steps_to_tol",
                 by.append(y_of[row])
                 bt.append(f"best η for {row}: {_fmt(b['lr'])} ({value_title} {fmt(b['value'])})")
         fig.add_trace(go.Scatter(
-            x=bx, y=by, mode="markers", name="★ best η of the row",
+            x=bx, y=by, mode="markers", name="★ best η",
             marker=dict(symbol="star", size=th.marker + 4, color="#FFFFFF",
                         line=dict(width=2 if th.lecture else 1.5, color="#000000")),
             hoverinfo="skip", text=bt, meta={"role": "best"}))
@@ -233,6 +235,13 @@ def robustness_map(table, *, value: str = "steps_to_tol",
     row_h = 44 if th.lecture else 30
     h = height or max(360, 170 + row_h * R + (60 if th.lecture else 40))
     _layout(fig, th, title, x_title, None, height=h, uirevision=f"sweepmap:{value}")
+    # the map spans the page: its legend (four short entries) takes one row, not the narrow
+    # column _layout assumes
+    names = [d.name for d in fig.data if d.showlegend is not False and d.type == "scatter"
+             and (d.meta or {}).get("role") in ("never_legend", "diverged_legend", "best", "bound")]
+    rows_l = _legend_rows(th, names, 900)
+    fig.update_layout(height=h, margin=dict(
+        t=int(th.title * 1.3 + 20 + rows_l * (th.legend * 1.6 + 10) + 8), b=10, l=10, r=10))
     fig.update_xaxes(tickvals=tv, ticktext=tt, range=[lx[0] - dx / 2, lx[-1] + dx / 2],
                      showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=[y_of[r] for r in rows if r], ticktext=[r for r in rows if r],
@@ -391,4 +400,43 @@ def starts_figure(table, lr: float | None = None, *, value: str = "steps_to_tol"
             uirevision="sweepstarts")
     fig.update_yaxes(range=[-0.02, 1.05], tickformat=".0%")
     fig.update_xaxes(range=[0, T])
+    return fig
+
+
+# ============================================================================ noise bands
+def add_seed_bands(fig: go.Figure, specs: Sequence[OptimizerSpec], bands: dict,
+                   lecture: bool | Theme = False, floor: float | None = None) -> go.Figure:
+    """Add to a gap chart (:func:`adamem_core.figures.gap_figure`) each run's median over the
+    noise seeds (a dotted line) and the band between the quantiles of ``bands``
+    (:func:`adamem_core.sweep.seed_bands`), in the run's own colour. Values ≤ 0 are drawn at
+    ``floor`` on a log axis. Returns the figure (changed in place)."""
+    th = theme(lecture)
+    styles = assign_styles(list(specs), th)
+    S = len(bands["seeds"])
+    qlo, qhi = bands["q"]
+    log = fig.layout.yaxis.type == "log"
+    fl = floor if floor is not None else 1e-16
+
+    def disp(a):
+        a = np.asarray(a, dtype=float)
+        return np.where(np.isfinite(a), np.maximum(a, fl), np.nan) if log else a
+
+    for r, (spec, st) in enumerate(zip(specs, styles)):
+        med, lo, hi = (disp(bands[k][r]) for k in ("median", "lo", "hi"))
+        t = np.arange(med.size)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        tt = t[ok]
+        fill = f"rgba{tuple(int(st['color'][i:i + 2], 16) for i in (1, 3, 5)) + (0.16,)}"
+        fig.add_trace(go.Scatter(
+            x=np.concatenate([tt, tt[::-1]]), y=np.concatenate([hi[ok], lo[ok][::-1]]),
+            fill="toself", fillcolor=fill, line=dict(width=0), hoverinfo="skip",
+            showlegend=False, legendgroup=f"band{r}", meta={"role": "band", "run": r}))
+        nd = int(bands["diverged"][r])
+        fig.add_trace(go.Scatter(
+            x=t, y=med, mode="lines", legendgroup=f"band{r}",
+            name=f"{spec.label}: median of {S} seeds ({qlo:.0%}–{qhi:.0%} band)"
+                 + (f", {nd} diverged" if nd else ""),
+            line=dict(color=st["color"], dash="dot", width=max(th.line_thin, 1.5)),
+            hovertemplate=f"<b>{spec.label}</b><br>median over {S} seeds<br>step %{{x}}: "
+                          "%{y:.3g}<extra></extra>", meta={"role": "median", "run": r}))
     return fig
