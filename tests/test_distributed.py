@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_availa
                                 reason="torch.distributed with the gloo backend is not available")
 
 WORLD = 2
-TIMEOUT = 240
+TIMEOUT = 480   # generous for a loaded 2-core machine; a hang also trips gloo's 60 s timeout
 WORKER = Path(__file__).resolve().parent / "_distributed_worker.py"
 TOL = 1e-12
 
