@@ -104,7 +104,21 @@ def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
 class _AMBase(Optimizer):
     """Shared plumbing: closures, gathering gradients, the exact loss gap, statistics."""
 
-    last_stats: dict[str, torch.Tensor] | None
+    @property
+    def last_stats(self) -> dict[str, torch.Tensor] | None:
+        """The last step's statistics (None before the first step with gradients)."""
+        stats = self.__dict__.get("_stats")
+        return dict(stats) if stats else None
+
+    @last_stats.setter
+    def last_stats(self, value: dict[str, torch.Tensor] | None) -> None:
+        self.__dict__["_stats"] = dict(value or {})
+
+    def _set_stats(self, stats: dict[str, torch.Tensor]) -> None:
+        # updated in place: under torch.compile a mutation of an existing dict is replayed
+        # after the graph, where a new attribute on the optimizer was dropped
+        self._stats.clear()
+        self._stats.update(stats)
 
     def _closure_loss(self, closure: Callable[[], Any] | None, needed: bool = False) -> Any:
         """The closure's loss (under ``enable_grad``); ``needed`` (the exact gap) makes a
@@ -168,15 +182,16 @@ class _AMBase(Optimizer):
     # pickling / deepcopy keep the last step's statistics (torch's Optimizer drops extra attributes)
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["last_stats"] = getattr(self, "last_stats", None)
+        state["_stats"] = self.__dict__.get("_stats", {})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self.__dict__.setdefault("last_stats", None)
+        self.__dict__.setdefault("_stats", {})
         for group in self.param_groups:      # groups saved without a key get its default,
             for k, v in self.defaults.items():   # as torch's optimizers do
-                group.setdefault(k, v)
+                if k != "differentiable":        # (added to defaults by torch's __setstate__)
+                    group.setdefault(k, v)
 
     def _exact_gap(self, loss: Any, params: list[torch.Tensor],
                    maximize: bool = False, red: Any = None) -> torch.Tensor | None:
@@ -211,6 +226,8 @@ class _AMBase(Optimizer):
                 if isinstance(v, torch.Tensor):
                     dev = torch.device("cpu") if k == "step" else p.device
                     self.state[p][k] = v.detach().clone().to(device=dev)
+                elif k == "step" and isinstance(v, (int, float)):   # a step saved as a number
+                    self.state[p][k] = torch.tensor(float(v), dtype=torch.float64)
 
     @staticmethod
     def _split_gap(gap: torch.Tensor | None, shares: torch.Tensor) -> torch.Tensor | None:
@@ -311,7 +328,7 @@ class AMSGD(_AMBase):
                         maximize=maximize, nesterov=nesterov)
         super().__init__(params, defaults)
         self._init_groups(shard_group, loss_group)
-        self.last_stats = None
+        self._stats: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -436,7 +453,7 @@ class AMSGD(_AMBase):
 
         beta_used = used[0] if scope_global else torch.cat(used)
         lam_used = lams[0] if scope_global else _per_tensor(lams, device)
-        self.last_stats = {
+        self._set_stats({
             "beta": beta_used,
             "model_beta": terms.beta,
             "unclipped": terms.unclipped,
@@ -444,7 +461,7 @@ class AMSGD(_AMBase):
             "denominator": terms.denominator,
             "loss_gap": terms.gap,
             "effective_momentum": model.effective_momentum(beta_used, lam_used),
-        }
+        })
         return loss
 
 
@@ -525,7 +542,7 @@ class AMAdamW(_AMBase):
                         maximize=maximize)
         super().__init__(params, defaults)
         self._init_groups(shard_group, loss_group)
-        self.last_stats = None
+        self._stats: dict[str, torch.Tensor] = {}
 
     @staticmethod
     def _coordinate_shares(red: Any, keys: list, entries: list, Ps: list,
@@ -696,7 +713,7 @@ class AMAdamW(_AMBase):
                 # momentum (λP+β)/(1+λP) is 1 − z
                 z = model.adamw_direction_weight(beta.to(d.dtype), lam, P)
                 d.lerp_(g, z)
-                eff.append(1.0 - z.mean(dtype=torch.float32).to(torch.float64))
+                eff.append(1.0 - z.mean(dtype=model.acc_dtype(z.dtype)).to(torch.float64))
             if wd != 0:
                 x.mul_(1 - lr * wd)
             x.addcdiv_(d, P, value=-lr)
@@ -711,7 +728,7 @@ class AMAdamW(_AMBase):
             beta_used, eff_out = torch.stack(used), torch.stack(eff)
         if red is not None and red.members:   # the shards' means of 1 − z, completed
             eff_out = self._reduced_effective_momentum(red, eff_rows, beta_used)
-        self.last_stats = {
+        self._set_stats({
             "beta": beta_used,
             "model_beta": terms.beta,
             "unclipped": terms.unclipped,
@@ -719,7 +736,7 @@ class AMAdamW(_AMBase):
             "denominator": terms.denominator,
             "loss_gap": terms.gap,
             "effective_momentum": eff_out,
-        }
+        })
         return loss
 
     @staticmethod

@@ -265,7 +265,7 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Landscape],
     start_mode = _choice(q.get("s_start", d.start_mode), "start", STARTS, d.start_mode, notices)
     x0 = _num(q.get("s_x0", sx), "start x", xa, xb, sx, notices)
     y0 = _num(q.get("s_y0", sy), "start y", ya, yb, sy, notices)
-    k = _num(q.get("s_k", d.n_starts), "random starts", 1, 10_000, d.n_starts, notices,
+    k = _num(q.get("s_k", d.n_starts), "random starts", 2, 10_000, d.n_starts, notices,
              integer=True)
     sseed = _num(q.get("s_sseed", d.start_seed), "seed of the starts", *SSEED_RANGE,
                  d.start_seed, notices, integer=True)
@@ -279,7 +279,8 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Landscape],
         notices.append(f"learning rates: the largest ({lr_max:g}) is below the smallest "
                        f"({lr_min:g}) — swapped.")
         lr_min, lr_max = lr_max, lr_min
-    n_lrs = _num(q.get("s_nlr", d.n_lrs), "number of learning rates", 1, 10_000, d.n_lrs,
+    n_lrs = _num(q.get("s_nlr", d.n_lrs), "number of learning rates", limits.min_lrs, 10_000,
+                 d.n_lrs,
                  notices, integer=True)
     base = _choice(q.get("s_base", d.baseline), "baseline family", tuple(BASELINES),
                    d.baseline, notices)

@@ -437,7 +437,7 @@ def show_sweep(res: dict, scene: MLPScene, lecture: bool) -> None:
                          "best η": "—" if b["lr"] != b["lr"] else f"{b['lr']:g}",
                          vtitle: "—" if b["value"] != b["value"] else
                          (f"{b['value']:.3f}" if acc else f"{b['value']:.3g}"),
-                         "η range that trains": "—" if w is None or w["decades"] !=
+                         "η that trains": "—" if w is None or w["decades"] !=
                          w["decades"] else f"{w['lo']:g}–{w['hi']:g} ({w['decades']:.1f})"})
         import pandas as pd
         frame = pd.DataFrame(rows)

@@ -14,13 +14,14 @@ from adamem_core.engine import trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
 from adamem_core.lecture_deck import lecture_deck_html
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
-                               MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
-                               parse_query, token_label)
+                               MAX_FORMULA, MAX_RUNS, NOISE_RANGE, NOISE_SEEDS, SEED_RANGE,
+                               STEPS_RANGE, RunChoice, Scene, parse_query, token_label)
 from ui import shared_figures
-from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
-                       landscape_label, lecture_exit_button, lecture_on, scene_runs, set_scene,
-                       show_notices, try_landscape)
+from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, PAGE_KEY, apply_lecture_css,
+                       current_scene, landscape_label, lecture_exit_button, lecture_on,
+                       scene_runs, set_scene, show_notices, try_landscape)
 from ui.common import stop_page  # instead of st.stop(): writes the run marker first
+from ui.sweeps import noisy_charts
 
 LR_GRID = sorted({round(m * 10.0 ** e, 12) for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)}
                  | {10.0})
@@ -59,6 +60,7 @@ def _seed_widgets(scene: Scene) -> None:
     ss["pg_tol"] = float(scene.tol)
     ss["pg_surface"] = scene.surface3d
     ss["pg_mbeta"] = scene.model_beta
+    ss["pg_noise"], ss["pg_seed"] = float(scene.noise), int(scene.seed)
     ss["pg_seeded"] = True
 
 
@@ -134,6 +136,8 @@ def _widget_query() -> dict[str, str]:
         q["surface"] = "1"
     if ss.get("pg_mbeta"):
         q["mbeta"] = "1"
+    if ss.get("pg_noise"):
+        q["noise"], q["seed"] = repr(ss["pg_noise"]), str(ss.get("pg_seed", 0))
     return q
 
 
@@ -205,6 +209,13 @@ def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
                  help="taylor: η⟨g, d⟩ (safe with mini-batches); exact: f(x_{t−1}) − f(x_t).")
         st.select_slider("tolerance for the table", options=TOL_GRID, key="pg_tol",
                          format_func=lambda v: f"{v:g}")
+        c1, c2 = st.columns(2)
+        c1.number_input("gradient noise σ", min_value=NOISE_RANGE[0], max_value=NOISE_RANGE[1],
+                        key="pg_noise", step=0.01, format="%g",
+                        help="Every gradient becomes ∇f + σξ, ξ ~ N(0, I); the gap chart then "
+                             f"shows the median and 10–90 % band over {NOISE_SEEDS} seeds.")
+        c2.number_input("noise seed", min_value=SEED_RANGE[0], max_value=SEED_RANGE[1],
+                        key="pg_seed", disabled=not ss.get("pg_noise"))
         st.header("Display")
         st.toggle("3-D surface", key="pg_surface")
         st.toggle("show the β the model would choose for baselines", key="pg_mbeta")
@@ -268,9 +279,15 @@ def story(rows: list[dict], tol: float) -> str:
 
 scene = current_scene()
 # Streamlit drops the state of widgets that were not drawn in the last run, so after a visit to
-# another page the playground's widgets come back empty: seed them again from the scene.
-if not st.session_state.get("pg_seeded") or "pg_land" not in st.session_state:
+# another page the playground's widgets come back empty: seed them again from the scene. The
+# same happens on a switch between the Playground's two page objects ("/" and its /playground
+# twin, app.py): widget identities include the page, so the keys survive but their values fall
+# back to each widget's default.
+_page = st.session_state.get(PAGE_KEY)
+if (not st.session_state.get("pg_seeded") or "pg_land" not in st.session_state
+        or st.session_state.get("pg_page") != _page):
     _seed_widgets(scene)
+st.session_state["pg_page"] = _page
 if st.session_state.get("pg_t", 0) > st.session_state.get("pg_steps", 0):
     st.session_state["pg_t"] = st.session_state["pg_steps"]
 elif st.session_state.get("pg_t") == st.session_state.get("pg_steps_shown"):
@@ -305,8 +322,15 @@ st.caption(f"**{land.title}** — {land.note}")
 st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {land.latex}")
 
 # every chart and the summary are built once per scene and shared by every session showing it
-rows, table = shared_figures.summary(scene)
+# (with gradient noise: this session's own charts, noisy runs and the seeds' median and band)
+charts = noisy_charts(scene) if scene.noise else None
+rows, table = shared_figures.summary(scene) if charts is None else charts.summary()
 st.markdown(story(rows, scene.tol))
+if scene.noise:
+    st.caption(f"Noisy gradients: every gradient is ∇f + σξ with σ = {scene.noise:g}, "
+               f"ξ ~ N(0, I) (seed {scene.seed}, the same noise for every optimizer). The gap "
+               f"chart adds each optimizer's median over {NOISE_SEEDS} seeds (dotted) and the "
+               "band between the 10 % and 90 % quantiles.")
 div = [r for r in rows if r["diverged_at"] is not None]
 if div:
     st.warning("  \n".join(
@@ -317,15 +341,16 @@ t = st.slider("step t (moves the markers on every chart and the point on each tr
               min_value=0, max_value=scene.steps, key="pg_t")
 left, right = st.columns([1.15, 1], gap="medium")
 with left:
-    fig_traj = shared_figures.trajectory_chart(scene, t)
+    fig_traj = (shared_figures if charts is None else charts).trajectory_chart(scene, t)
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
         st.plotly_chart(fig_traj, key="pg_contour", width="stretch",
                         on_select=_on_pick_start, selection_mode="points")
 with right:
-    st.plotly_chart(shared_figures.gap_chart(scene, t), key="pg_gap_fig", width="stretch")
-    st.plotly_chart(shared_figures.beta_chart(scene, t), key="pg_beta_fig", width="stretch")
+    src = shared_figures if charts is None else charts
+    st.plotly_chart(src.gap_chart(scene, t), key="pg_gap_fig", width="stretch")
+    st.plotly_chart(src.beta_chart(scene, t), key="pg_beta_fig", width="stretch")
 
 st.subheader("Summary")
 if lecture:     # a plain table takes the lecture stylesheet's type size (the grid is a canvas)
@@ -335,7 +360,8 @@ else:
 
 c1, c2, c3 = st.columns(3)
 c1.download_button("Trajectories (CSV)",
-                   lambda: trajectories_frame(scene_runs(scene)).to_csv(index=False),
+                   lambda: trajectories_frame(scene_runs(scene) if charts is None
+                                              else charts.runs).to_csv(index=False),
                    file_name="adamem_trajectories.csv", mime="text/csv", key="pg_dl_csv",
                    on_click="ignore")
 c2.download_button("Trajectory figure (standalone HTML)",

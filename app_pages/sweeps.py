@@ -21,7 +21,7 @@ from adamem_core.sweep import (LIMITS, best_per_row, cells, row_label, stability
 from adamem_core.sweep_scene import (ADAPTIVE, BASELINES, SweepScene, parse_query,
                                      playground_query)
 from ui.common import (LANDSCAPE_OPTIONS, LECTURE_KEY, apply_lecture_css, landscape_label,
-                       lecture_exit_button, lecture_on)
+                       lecture_exit_button, lecture_on, stop_page)
 from ui.sweeps import landscape_of, run_sweep
 
 SCENE = "sw_scene"
@@ -49,7 +49,7 @@ def _seed_widgets(sc: SweepScene) -> None:
     ss["sw_sseed"] = int(sc.start_seed)
     ss["sw_steps"] = int(sc.steps)
     ss["sw_tol"] = float(sc.tol)
-    ss["sw_lrrange"] = (float(sc.lr_min), float(sc.lr_max))
+    ss["sw_lrmin"], ss["sw_lrmax"] = float(sc.lr_min), float(sc.lr_max)
     ss["sw_nlr"] = int(sc.n_lrs)
     ss["sw_base"] = sc.baseline
     ss["sw_betas"] = ", ".join(f"{b:g}" for b in sc.betas)
@@ -76,7 +76,7 @@ def _on_landscape_change() -> None:
 def _widget_query() -> dict[str, str]:
     """The widgets' values as a query, so that they pass the same validation as a URL."""
     ss = st.session_state
-    lo, hi = ss["sw_lrrange"]
+    lo, hi = ss["sw_lrmin"], ss["sw_lrmax"]
     q = {"s_f": ss["sw_land"], "s_start": ss["sw_start"], "s_x0": repr(ss["sw_x0"]),
          "s_y0": repr(ss["sw_y0"]), "s_k": str(ss["sw_k"]), "s_sseed": str(ss["sw_sseed"]),
          "s_steps": str(ss["sw_steps"]), "s_tol": repr(ss["sw_tol"]),
@@ -158,10 +158,11 @@ def controls(sc: SweepScene) -> tuple[str | None, list[str]]:
                      format_func=lambda v: f"{v:g}")
 
         st.header("Learning rates")
-        lo, hi = ss["sw_lrrange"]
-        grid = sorted(set(LR_CHOICES) | {lo, hi})
-        st.select_slider("range of η (log scale)", options=grid, key="sw_lrrange",
-                         format_func=lambda v: f"{v:g}")
+        grid = sorted(set(LR_CHOICES) | {ss["sw_lrmin"], ss["sw_lrmax"]})
+        c1, c2 = st.columns(2)
+        c1.selectbox("smallest η", grid, key="sw_lrmin", format_func=lambda v: f"{v:g}")
+        c2.selectbox("largest η", grid, key="sw_lrmax", format_func=lambda v: f"{v:g}",
+                     help="The grid is spaced evenly in log η between the two.")
         st.slider("number of learning rates", min_value=LIMITS.min_lrs,
                   max_value=LIMITS.max_lrs, key="sw_nlr")
 
@@ -311,7 +312,7 @@ if err or formula_error:
     st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
     st.info("Fix the formula in the sidebar (the message says where the problem is); "
             "the sweep comes back as soon as it parses.")
-    st.stop()
+    stop_page()
 
 with st.spinner(f"Running {sc.n_runs:,} runs × {sc.steps} steps…"):
     table = run_sweep(sc, land)

@@ -14,7 +14,8 @@
    is measured *in the page* from just before the key press to the frame in which all three
    Plotly charts show the new η in their legends (i.e. Streamlit reran, sent the figures and
    Plotly drew them). Printed: every sample, the median and PASS/MISS against 1 s — for the
-   default scene and for the 8 × 500 scene.
+   default scene and for the 8 × 500 scene — and the bytes the server sent over the websocket
+   per change (target ≤ 250 KB for the default scene).
 
 Numbers are wall-clock times on this machine (shared, 2 cores here); they are printed, never
 asserted by the test-suite.
@@ -44,6 +45,7 @@ BIG = {"opt": "am_sgd,am_adamw,sgd_ema:0.9,sgd_ema:0.5,sgd_ema:0.7,nesterov:0.9,
        "steps": "500"}
 RERUN_TARGET = 0.5
 BROWSER_TARGET = 1.0
+BYTES_TARGET_KB = 250           # per widget change of the default scene
 
 
 # ----------------------------------------------------------------------------- 1. AppTest
@@ -150,6 +152,13 @@ ALL_CHARTS_SHOW = r"""(eta) => {
 
 
 def browser_latency(page, url: str, samples: int, label: str) -> float:
+    received = {"bytes": 0}
+
+    def on_ws(ws) -> None:           # what the server sends the page (Streamlit's websocket)
+        ws.on("framereceived", lambda payload: received.__setitem__(
+            "bytes", received["bytes"] + len(payload)))
+
+    page.on("websocket", on_ws)
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_function(
         """() => document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot '
@@ -162,9 +171,10 @@ def browser_latency(page, url: str, samples: int, label: str) -> float:
     slider = page.locator('[data-testid="stSlider"]',
                           has_text="learning rate η").locator('input[type="range"]').first
     slider.focus()
-    times = []
+    times, sent = [], []
     for i in range(samples):
         before = slider.get_attribute("aria-valuetext") or ""
+        received["bytes"] = 0
         page.evaluate("window.__t0 = performance.now()")
         page.keyboard.press("ArrowLeft")
         page.wait_for_function(
@@ -174,12 +184,17 @@ def browser_latency(page, url: str, samples: int, label: str) -> float:
         ms = page.wait_for_function(ALL_CHARTS_SHOW, arg=eta, polling="raf",
                                     timeout=120_000).json_value()
         times.append(ms / 1000)
-        print(f"  {label} sample {i + 1}: η {before} → {eta}: {ms / 1000:.3f} s", flush=True)
-        page.wait_for_timeout(400)
+        page.wait_for_timeout(400)          # the rest of the run (table, buttons) arrives
+        sent.append(received["bytes"] / 1024)
+        print(f"  {label} sample {i + 1}: η {before} → {eta}: {ms / 1000:.3f} s, "
+              f"{sent[-1]:.0f} KiB received", flush=True)
         slider.focus()
     med = statistics.median(times)
     print(f"  {label}: median {med:.3f} s over {len(times)} changes "
           f"(target ≤ {BROWSER_TARGET} s): {'PASS' if med <= BROWSER_TARGET else 'MISS'}")
+    kib = statistics.median(sent)
+    print(f"  {label}: median {kib:.0f} KiB sent per widget change "
+          f"(target ≤ {BYTES_TARGET_KB} KB): {'PASS' if kib * 1.024 <= BYTES_TARGET_KB else 'MISS'}")
     return med
 
 

@@ -20,6 +20,13 @@ prints
 - server RSS (``/proc/PID/status``) before the wave, when all views are done, right after the
   websockets close, and ``--settle`` seconds later.
 
+``--training K`` measures instead what running trainings cost everybody else: the median time
+to the last chart of a Playground view of a new scene (its simulation and figures computed,
+as after a widget change) with the server idle, then while K other sessions keep pressing the
+MLP lab's Train (``BackMsg.rerun_script`` with the button's trigger, as a click sends), and
+prints the ratio (target ≤ 1.5×). The server admits at most ``ADAMEM_MAX_TRAININGS`` (default:
+its cores) of them at once; the others wait in line.
+
 The server is started here (``streamlit run app.py`` on a free port, the repository's
 ``.streamlit/config.toml``) unless ``--url`` and ``--pid`` name a running one. Numbers are
 wall-clock and CPU times on this machine (shared with other work: say so when quoting them).
@@ -165,6 +172,106 @@ class View:
                 pass
 
 
+class Trainer:
+    """A session on the MLP lab that presses Train again as soon as a training ends."""
+
+    def __init__(self, ws_url: str, http_url: str, query: str):
+        self.ws_url, self.http_url, self.query = ws_url, http_url, query
+        self.trainings = 0
+        self.progress = 0               # progress-bar updates seen: proof that it trains
+        self.error: str | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from websockets.asyncio.client import connect
+
+        try:
+            async with connect(self.ws_url, subprotocols=["streamlit"], max_size=None,
+                               compression=None, ping_interval=None) as ws:
+                page_hash, button = "", None
+
+                async def rerun(trigger: str | None) -> None:
+                    msg = BackMsg()
+                    cs = msg.rerun_script
+                    cs.query_string = self.query
+                    cs.page_name = "mlp"
+                    cs.page_script_hash = page_hash
+                    cs.context_info.url = f"{self.http_url}/mlp?{self.query}"
+                    if trigger:
+                        w = cs.widget_states.widgets.add()
+                        w.id = trigger
+                        w.trigger_value = True
+                    await ws.send(msg.SerializeToString())
+
+                async def until_finished() -> None:
+                    nonlocal page_hash, button
+                    while True:
+                        fm = ForwardMsg()
+                        fm.ParseFromString(await ws.recv())
+                        kind = fm.WhichOneof("type")
+                        if kind == "navigation":     # the page this session is on
+                            page_hash = fm.navigation.page_script_hash or page_hash
+                        elif kind == "delta":
+                            el = fm.delta.new_element
+                            if kind == "delta" and el.WhichOneof("type") == "button" \
+                                    and "ml_train" in el.button.id:
+                                button = el.button.id
+                            elif kind == "delta" and el.WhichOneof("type") == "progress" \
+                                    and el.progress.value > 0:
+                                self.progress += 1
+                        elif kind == "script_finished" and \
+                                fm.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                            return
+
+                await rerun(None)
+                await until_finished()
+                if button is None:
+                    raise RuntimeError("no Train button on the MLP page")
+                while not stop.is_set():
+                    await rerun(button)
+                    await until_finished()       # trained (or waited in line, then trained)
+                    self.trainings += 1
+        except Exception as e:        # noqa: BLE001
+            self.error = f"{type(e).__name__}: {e}"
+
+
+async def playground_latency(url: str, views: int, y0: float) -> list[float]:
+    """Time to the last chart of ``views`` sequential Playground views, each a new scene."""
+    ws_url = url.replace("http", "ws", 1) + "/_stcore/stream"
+    out = []
+    for i in range(views):
+        v = View(ws_url, url, f"x0={-2.0 + 0.0013 * i:.4f}&y0={y0:.4f}")
+        await v.open(300.0)
+        await v.close()
+        if v.t_chart is not None:
+            out.append(v.t_chart)
+    return out
+
+
+async def training_interference(url: str, k: int, views: int, query: str) -> None:
+    await playground_latency(url, 1, 0.5)            # warm-up: imports, bytecode, grids
+    idle = await playground_latency(url, views, 0.6)
+    stop = asyncio.Event()
+    trainers = [Trainer(url.replace("http", "ws", 1) + "/_stcore/stream", url, query)
+                for _ in range(k)]
+    tasks = [asyncio.create_task(t.run(stop)) for t in trainers]
+    await asyncio.sleep(3.0)                          # the trainings are under way
+    busy = await playground_latency(url, views, 0.7)
+    stop.set()
+    await asyncio.gather(*tasks)
+    mi, mb = statistics.median(idle), statistics.median(busy)
+    print(f"Playground view of a new scene, time to the last chart (median of {views}):")
+    print("  idle:                     " + " ".join(f"{x:.2f}" for x in idle) + f"  → {mi:.2f} s")
+    print(f"  while {k} sessions train: " + " ".join(f"{x:.2f}" for x in busy)
+          + f"  → {mb:.2f} s")
+    done = sum(t.trainings for t in trainers)
+    errs = [t.error for t in trainers if t.error]
+    print(f"  trainings completed meanwhile: {done}, progress updates seen: "
+          f"{[t.progress for t in trainers]}" + (f"; errors: {errs}" if errs else ""))
+    print(f"  ratio {mb / mi:.2f}× (target ≤ 1.5×): {'PASS' if mb / mi <= 1.5 else 'MISS'}")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     if not xs:
@@ -217,6 +324,12 @@ def main() -> None:
     ap.add_argument("--pid", type=int, help="the running server's process id")
     ap.add_argument("--server-arg", action="append", default=[],
                     help="extra `streamlit run` option, e.g. --server-arg=--server.x=y")
+    ap.add_argument("--training", type=int, default=0, metavar="K",
+                    help="instead: Playground latency idle vs while K sessions train")
+    ap.add_argument("--views", type=int, default=7, help="Playground views per median "
+                                                         "(--training)")
+    ap.add_argument("--train-query", default="m_steps=2000&m_n=1000",
+                    help="the MLP lab's URL query for the trainings (--training)")
     args = ap.parse_args()
     if args.quick:
         args.n, args.settle = "1,5", 5.0
@@ -234,6 +347,9 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; server {url} (pid {pid}), machine shared with other work")
     try:
+        if args.training:
+            asyncio.run(training_interference(url, args.training, args.views, args.train_query))
+            return
         c0 = cpu_seconds(pid)
         warm = asyncio.run(wave(url, pid, 1, "same", 0.0, args.timeout, 0))
         print(f"warm-up view (cold caches): {cpu_seconds(pid) - c0:.2f} s CPU, "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -62,13 +63,15 @@ def make_mlp() -> torch.nn.Module:
     return torch.nn.Sequential(*layers)
 
 
-def measure(reps: int, warmup: int) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
-    base = make_mlp()
+def measure(reps: int, warmup: int, device: str = "cpu"
+            ) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
+    base = make_mlp().to(device)
     n_params = sum(p.numel() for p in base.parameters())
     gen = torch.Generator().manual_seed(1)
-    X = torch.randn(BATCH, SIZES[0], generator=gen)
-    y = torch.randint(0, SIZES[-1], (BATCH,), generator=gen)
+    X = torch.randn(BATCH, SIZES[0], generator=gen).to(device)
+    y = torch.randint(0, SIZES[-1], (BATCH,), generator=gen).to(device)
     loss_fn = torch.nn.CrossEntropyLoss()
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     models = {name: copy.deepcopy(base) for name in CANDIDATES}
     opts = {name: fac(list(models[name].parameters())) for name, (fac, _) in CANDIDATES.items()}
@@ -86,8 +89,10 @@ def measure(reps: int, warmup: int) -> tuple[dict[str, list[float]], dict[str, l
     for r in range(warmup + reps):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
+            sync()
             t0 = time.perf_counter()
             train_step(n)
+            sync()
             t1 = time.perf_counter()
             if r >= warmup:
                 train_t[n].append(t1 - t0)
@@ -99,8 +104,10 @@ def measure(reps: int, warmup: int) -> tuple[dict[str, list[float]], dict[str, l
     for r in range(warmup + reps):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
+            sync()
             t0 = time.perf_counter()
             opts[n].step()
+            sync()
             t1 = time.perf_counter()
             if r >= warmup:
                 step_t[n].append(t1 - t0)
@@ -141,15 +148,26 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    step_t, train_t, n_params = measure(args.reps, args.warmup)
-    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads; MLP "
-          f"{'→'.join(map(str, SIZES))} = {n_params / 1e6:.2f} M parameters, float32, "
-          f"batch {BATCH}; {args.reps} repetitions after {args.warmup} warm-up, interleaved")
-    s, ok1 = table("\noptimizer step (opt.step() alone)", step_t, STEP_TARGET)
-    print(s)
-    s, ok2 = table("\ntraining step (zero_grad + forward + backward + step)", train_t, TRAIN_TARGET)
-    print(s)
-    print(f"\n{'all targets met' if ok1 and ok2 else 'some targets missed'} "
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    ok = True
+    for device in devices:
+        step_t, train_t, n_params = measure(args.reps, args.warmup, device)
+        where = (f"CPU, {torch.get_num_threads()} threads" if device == "cpu" else
+                 f"CUDA ({torch.cuda.get_device_name()})")
+        print(f"\n=== {device} ===\ntorch {torch.__version__}, {where}; MLP "
+              f"{'→'.join(map(str, SIZES))} = {n_params / 1e6:.2f} M parameters, float32, "
+              f"batch {BATCH}; {args.reps} repetitions after {args.warmup} warm-up, interleaved")
+        try:
+            print(f"load average (1, 5, 15 min): {os.getloadavg()}")
+        except OSError:
+            pass
+        s, ok1 = table("\noptimizer step (opt.step() alone)", step_t, STEP_TARGET)
+        print(s)
+        s, ok2 = table("\ntraining step (zero_grad + forward + backward + step)", train_t,
+                       TRAIN_TARGET)
+        print(s)
+        ok &= ok1 and ok2
+    print(f"\n{'all targets met' if ok else 'some targets missed'} "
           f"({time.perf_counter() - t0:.0f} s)")
     return 0
 

@@ -198,3 +198,82 @@ def test_the_mlp_lab_waits_for_the_slot_another_session_holds(new_app, monkeypat
     assert any(c for c in at.get("plotly_chart"))            # it trained after the wait
     assert adm.running == 0 and adm.waiting == 0             # and gave the slot back
     A._server_admission.clear()
+
+
+def test_a_training_thread_runs_at_a_lower_priority_than_the_rest():
+    """Linux: the training's own thread is niced (page runs in other threads keep theirs)."""
+    import os
+
+    from ui.admission import TRAINING_NICENESS, background_priority
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    seen = {}
+
+    def training():
+        tid = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, tid)
+        with background_priority():
+            seen["during"] = os.getpriority(os.PRIO_PROCESS, tid)
+            seen["main"] = os.getpriority(os.PRIO_PROCESS, main_tid)
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    main_tid = threading.get_native_id()
+    main_before = os.getpriority(os.PRIO_PROCESS, main_tid)
+    th = threading.Thread(target=training)
+    th.start()
+    th.join(10)
+    assert seen["during"] == min(seen["before"] + TRAINING_NICENESS, 19)
+    assert seen["main"] == main_before                    # only the training's thread
+    if os.geteuid() == 0:                                 # may a process raise it back?
+        assert seen["after"] == seen["before"]
+
+
+def test_a_2d_sweep_waits_for_a_slot_but_a_cached_one_does_not(new_app, monkeypatch):
+    """Limit 1, the slot held by another session: a sweep the server has not computed waits in
+    line (and runs once the slot is given back); reopening that sweep, now cached, is served at
+    once without a slot even while the other session holds it again."""
+    import ui.admission as A
+    import ui.sweeps as S
+
+    monkeypatch.setenv("ADAMEM_MAX_TRAININGS", "1")
+    A._server_admission.clear()
+    S._computed.clear()
+    adm = A.server_admission()
+    other = adm.enqueue("another session's training")
+    seen_waiting = threading.Event()
+
+    def give_back_once_queued():
+        for _ in range(2400):
+            if adm.waiting == 1:
+                seen_waiting.set()
+                other.release()
+                return
+            threading.Event().wait(0.05)
+
+    query = {"s_nlr": "5", "s_steps": "60", "s_lrmin": "0.001", "s_lrmax": "0.05"}
+
+    def open_sweeps():
+        at = new_app(timeout=240)
+        at.run()
+        at.switch_page("app_pages/sweeps.py")
+        for k, v in query.items():
+            at.query_params[k] = v
+        return at
+
+    at = open_sweeps()
+    helper = threading.Thread(target=give_back_once_queued)
+    helper.start()
+    at.run()
+    helper.join(10)
+    assert not at.exception, [e.message for e in at.exception]
+    assert seen_waiting.is_set()                          # it waited for the slot …
+    assert len(at.get("plotly_chart")) >= 2               # … then swept and drew the map
+    assert adm.running == 0 and adm.waiting == 0
+    again = adm.enqueue("another session's training")     # the slot is taken again
+    at2 = open_sweeps()
+    at2.run()                                             # cached: no wait, no slot
+    assert not at2.exception and adm.waiting == 0 and adm.running == 1
+    assert len(at2.get("plotly_chart")) >= 2
+    again.release()
+    A._server_admission.clear()

@@ -209,8 +209,56 @@ def test_app_in_a_browser(streamlit_server, chromium):
         context.close()
 
 
+@pytest.mark.timeout(600)   # two fresh sessions, each with its first sweep
+def test_sweeps_page_in_a_browser(streamlit_server, chromium):
+    """/sweeps from a link: the robustness map and the fair comparison draw, no error box; a
+    full-page screenshot, and the lecture-mode first screen at 1280×720 (the map and its
+    caption, nothing cut off)."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/sweeps?s_nlr=12&s_steps=200", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="Sweeps").first.wait_for(timeout=2 * LOAD_MS)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+            ".length >= 2", timeout=2 * LOAD_MS)   # a new session: imports, the sweep
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) == 2
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        titles = chart_titles(page)
+        assert "steps to f − f* < 1e-06" in titles[0] and "best of 12" in titles[1], titles
+        assert "s_nlr=12" in page.url
+        full_page_screenshot(page, "sweeps")
+    finally:
+        context.close()
+    context = chromium.new_context(viewport={"width": 1280, "height": 720},
+                                   device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/sweeps?lecture=1", wait_until="domcontentloaded")
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+            ".length >= 1", timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        # the map and the caption under it end inside the first 720 px
+        box = page.locator('[data-testid="stPlotlyChart"]').first.bounding_box()
+        cap = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+        assert cap["y"] + cap["height"] <= 720, cap
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "sweeps_lecture_1280x720.png"))
+    finally:
+        context.close()
+
+
+SWEEP_MS = 240_000        # a server start, the measured limits and 30 networks, on a shared box
+
+
+@pytest.mark.timeout(900)
 def test_mlp_sweep_in_a_browser(streamlit_server, chromium):
-    """The MLP lab's sweep mode from a link: a small sweep (2 optimizers × 4 learning rates × 2
+    """The MLP lab's sweep mode from a link: a small sweep (3 optimizers × 5 learning rates × 2
     seeds), run with the button; the robustness map and the fair comparison are drawn, the best-η
     table is there; screenshot."""
     context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
@@ -219,19 +267,18 @@ def test_mlp_sweep_in_a_browser(streamlit_server, chromium):
         page.goto(streamlit_server + "/mlp?m_mode=sweep&m_n=300&m_steps=60&m_hidden=16"
                   "&m_sopt=am_sgd,sgd_ema:0.9,sgd_ema:0.5&m_snlr=5&m_slo=0.01&m_shi=10"
                   "&m_sseeds=2", wait_until="domcontentloaded")
-        page.get_by_role("heading", name="MLP lab").first.wait_for(timeout=LOAD_MS)
-        # the summary is written after the server measured the configuration: wait for it
-        page.wait_for_function("document.body.innerText.includes('30 networks')",
-                               timeout=LOAD_MS)
-        wait_idle(page)
+        page.get_by_role("heading", name="MLP lab").first.wait_for(timeout=SWEEP_MS)
+        wait_rendered(page, path="mlp", query={"m_mode": "sweep"}, timeout_ms=SWEEP_MS)
         assert_no_error_box(page)
-        page.get_by_role("button", name="▶ Run sweep").click()
+        assert "30 networks" in page.locator("body").inner_text()
+        # the sweep's run ends with st.rerun(): wait for the run that draws its results
+        rerun(page, lambda: page.get_by_role("button", name="▶ Run sweep").click(),
+              path="mlp", timeout_ms=SWEEP_MS)
         page.wait_for_function(
             """() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
-                     .some(t => t.textContent.includes('Final test accuracy after'))
-                     && document.body.innerText.includes('Sweep table (CSV')""",
-            timeout=LOAD_MS)
-        wait_idle(page)
+                     .some(t => t.textContent.includes('Final test accuracy after'))""",
+            timeout=SWEEP_MS)
+        wait_rendered(page, path="mlp", timeout_ms=SWEEP_MS)
         assert_no_error_box(page)
         assert chart_count(page) == 2, chart_titles(page)
         assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)

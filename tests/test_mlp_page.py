@@ -168,7 +168,10 @@ def test_defaults_render_the_controls(new_app):
     assert at.button(key="ml_train").proto.label.endswith("Train")
     assert not at.get("plotly_chart")                       # nothing until Train
     assert any("Press **Train**" in i.value for i in at.info)
-    assert CORRECTED not in warnings(at)
+    # no value of the default scene is corrected; only the time limit may shorten it, as it
+    # extrapolates steps timed on this server (on a heavily loaded machine it may)
+    notes = [ln for ln in warnings(at).splitlines() if ln.startswith("- ")]
+    assert all("steps reduced from 300" in n and "under 10 s" in n for n in notes), notes
     text = "\n".join(m.value for m in at.main.markdown)
     assert "**Two moons**" in text and "375 training / 125 test points" in text
     assert "device **cpu**" in text or "device **cuda" in text

@@ -450,3 +450,61 @@ def test_planes():
     pl = model.planes(2.0, 0.5, g, d)
     assert pl["grad_height"] == 2.0 and pl["mem_height"] == 2.5
     assert pl["grad_slope"] is g and pl["mem_slope"] is d
+
+
+# ------------------------------------------------------------------ conventions (issue 11)
+def test_taylor_gap_is_the_first_order_change_along_the_displacement():
+    """model.taylor_gap = ⟨g, x_{t−1} − x_t⟩ for the step x_t = (1 − η'μ')x_{t−1} − η'P'⁻¹d:
+    built here from x_{t−1}, compared with the formula in x_t (NumPy and torch, batched)."""
+    rng = np.random.default_rng(11)
+    B, n = 6, 4
+    x_prev, d, g = rng.normal(size=(3, B, n))
+    P = 10 ** rng.uniform(-1, 0.5, size=(B, n))
+    lr, wd = 10 ** rng.uniform(-3, -1, size=(B, 1)), rng.uniform(0, 0.5, size=(B, 1))
+    x = (1 - lr * wd) * x_prev - lr * d / P
+    direct = np.sum(g * (x_prev - x), axis=-1)
+    got = model.taylor_gap(g, d, lr[:, 0], P, wd[:, 0], x, dim=-1)
+    np.testing.assert_allclose(got, direct, rtol=1e-9)
+    got_t = model.taylor_gap(*(torch.as_tensor(a) for a in (g, d)), torch.as_tensor(lr[:, 0]),
+                             torch.as_tensor(P), torch.as_tensor(wd[:, 0]), torch.as_tensor(x),
+                             dim=-1)
+    np.testing.assert_allclose(got_t.numpy(), direct, rtol=1e-9)
+    # AM-SGD (P = I, μ = 0): η'⟨g, d⟩; one instance, scalar η'
+    assert model.taylor_gap(g[0], d[0], 0.3) == pytest.approx(0.3 * g[0] @ d[0], rel=1e-14)
+    # η'μ' = 1: the decay part is left out (x_{t−1} is lost)
+    assert model.taylor_gap(g[0], d[0], 0.5, P[0], 2.0, x[0]) == pytest.approx(
+        0.5 * g[0] @ (d[0] / P[0]), rel=1e-14)
+
+
+def test_lr_zero_takes_the_limit_and_stays_finite():
+    """gap/η at η = 0: 0 for a zero gap, ±∞ otherwise (β → β_max or 0); the reported numerator
+    and unclipped β are their clipped limits; η = 1e-300 gives the same β."""
+    gg, gd, dd = 2.0, 0.5, 1.5
+    for gap, expect in ((0.3, 0.9), (-0.3, 0.0)):
+        t0 = model.beta_sgd(gg, gd, dd, 0.0, 0.1, 0.9, gap)
+        tiny = model.beta_sgd(gg, gd, dd, 1e-300, 0.1, 0.9, gap)
+        assert t0.beta == tiny.beta == expect
+        assert math.isfinite(t0.numerator) and t0.unclipped == expect
+        assert t0.numerator == pytest.approx(expect * t0.denominator)
+    t0 = model.beta_sgd(gg, gd, dd, 0.0, 0.1, 0.9, 0.0)            # nothing moved: gap/η → 0
+    ref = model.beta_sgd(gg, gd, dd, 0.1, 0.1, 0.9, 0.0)
+    assert t0.beta == ref.beta and t0.numerator == ref.numerator
+
+    lr = torch.tensor([0.0, 0.1], dtype=torch.float64)
+    r = model.gap_over_lr(torch.tensor([0.2, 0.4], dtype=torch.float64), lr)
+    assert torch.isinf(r[0]) and r[0] > 0 and r[1] == pytest.approx(4.0)
+
+
+
+def test_sum_weights_at_zero_learning_rates():
+    assert model.sum_weights([0.1, 0.05]) == (0.1, [1.0, 0.5])
+    assert model.sum_weights([0.0, 0.05]) == (0.05, [0.0, 1.0])     # group 0 frozen: no say
+    assert model.sum_weights([0.0, 0.0], [1 / 1.1, 1 / 2.0]) == (0.0, [1.0, 1.1 / 2.0])
+
+
+def test_first_step_is_adamws():
+    assert model.first_step_beta(0.3, 0.9, True) == 0.9
+    assert model.first_step_beta(0.3, 0.9, False) == 0.3
+    assert model.first_step_lam(0.5, True) == 0.0 and model.first_step_lam(0.5, False) == 0.5
+    b = model.first_step_beta(np.array([0.1, 0.2]), np.array([0.9, 0.8]), np.array([True, False]))
+    np.testing.assert_array_equal(b, [0.9, 0.2])

@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 import streamlit as st
 
 ENV_LIMIT = "ADAMEM_MAX_TRAININGS"
+TRAINING_NICENESS = 10     # how much lower a training thread's priority is than page runs
 
 
 def default_limit() -> int:
@@ -208,4 +209,31 @@ def admitted(label: str = "training", key: str = "adm",
     with adm.admitted(label, waiting=waiting, poll_s=0.5) as t:
         msg.empty()
         btn.empty()
-        yield t
+        with background_priority():
+            yield t
+
+
+@contextmanager
+def background_priority(niceness: int = TRAINING_NICENESS) -> Iterator[None]:
+    """Run the block with this thread's scheduling priority lowered by ``niceness``.
+
+    A training and the other sessions' page runs are threads of one process: with the cores
+    busy, the kernel would share them equally. On Linux a thread has its own nice value
+    (``setpriority`` on its thread id), so the training thread yields the cores to page runs
+    and still gets all the CPU nobody else wants. Each Streamlit run has its own thread; the
+    old value is put back when the process may do so (raising priority needs privileges),
+    and elsewhere (no per-thread nice) nothing changes."""
+    tid = threading.get_native_id()
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(before + niceness, 19))
+    except (AttributeError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, before)
+        except OSError:
+            pass       # not permitted: this run's thread ends with the run

@@ -159,7 +159,7 @@ def lecture_exit_button(key: str) -> None:
 # ----------------------------------------------------------------------------- run marker
 RENDERED_CLASS = "adamem-rendered"
 _RUN_COUNT_KEY = "_rendered_runs"
-_PAGE_KEY = "_rendered_page"
+PAGE_KEY = _PAGE_KEY = "_rendered_page"   # the page object running (run_page)
 
 
 def mark_rendered(status: str = "done") -> None:

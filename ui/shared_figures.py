@@ -76,12 +76,13 @@ def _summary(key: str, _scene: Scene) -> tuple[list[dict], Any]:
     return rows, figures.summary_table(rows, sc.tol)
 
 
-def trajectory_chart(scene: Scene, t: int, pick_grid: int = 25, max_frames: int = 60,
+def trajectory_chart(scene: Scene, t: int, pick_grid: int = 25, max_frames: int = 50,
                      frame_bytes: int = 100_000) -> FrozenFigure:
     """The Playground's trajectory chart of ``scene`` at step ``t`` (shared, read-only).
 
-    60 animation frames (every 3rd step of the default 150) and paths cut into blocks once the
-    frames would pass 100 kB: what a widget change sends stays near 200 kB."""
+    At most 50 animation frames (every 4th step of the default 150; the step-t slider still
+    shows any step) and the paths cut into blocks once the frames would pass 100 kB: what a
+    widget change of the default scene sends stays under 250 kB at any learning rate."""
     key = _key(scene, t=0, tol=0, model_beta=0)
     return _trajectory(key, int(t), pick_grid, max_frames, frame_bytes, scene)
 

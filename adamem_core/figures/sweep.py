@@ -433,10 +433,16 @@ def add_seed_bands(fig: go.Figure, specs: Sequence[OptimizerSpec], bands: dict,
             showlegend=False, legendgroup=f"band{r}", meta={"role": "band", "run": r}))
         nd = int(bands["diverged"][r])
         fig.add_trace(go.Scatter(
-            x=t, y=med, mode="lines", legendgroup=f"band{r}",
+            x=t, y=med, mode="lines", legendgroup=f"band{r}", showlegend=False,
             name=f"{spec.label}: median of {S} seeds ({qlo:.0%}–{qhi:.0%} band)"
                  + (f", {nd} diverged" if nd else ""),
             line=dict(color=st["color"], dash="dot", width=max(th.line_thin, 1.5)),
             hovertemplate=f"<b>{spec.label}</b><br>median over {S} seeds<br>step %{{x}}: "
                           "%{y:.3g}<extra></extra>", meta={"role": "median", "run": r}))
+    # one legend entry explains every band (each is in its run's colour)
+    fig.add_trace(go.Scatter(
+        x=[None], y=[None], mode="lines", name=f"dotted + band: median, {qlo:.0%}–{qhi:.0%} "
+                                              f"of {S} noise seeds",
+        line=dict(color="#555555", dash="dot", width=max(th.line_thin, 1.5)),
+        meta={"role": "band_legend"}))
     return fig
