@@ -194,7 +194,9 @@ def wait_rendered(page, *, after: int = 0, path: str | None = None,
     else:
         raise AssertionError(f"no finished run after run {after} for page {path!r} and query "
                              f"{query!r} within {timeout_ms / 1000:.0f} s; last marker: {marker}")
-    page.wait_for_function(CHARTS_DRAWN_JS, timeout=max(1000, (deadline - time.monotonic()) * 1000))
+    # Plotly draws after the elements arrive (a 3-D chart in software WebGL on a busy machine
+    # can take minutes): its own allowance, not what the run left over
+    page.wait_for_function(CHARTS_DRAWN_JS, timeout=timeout_ms)
     return marker
 
 

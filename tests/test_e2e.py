@@ -17,10 +17,11 @@ from conftest import assert_no_error_box, chart_count, chart_titles, rerun, wait
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+# hang guards, not speed checks: a cold server on a shared, busy 2-core machine is slow
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 VIEWPORT = {"width": 1600, "height": 1000}
-LOAD_MS = 90_000          # first load on a busy 2-core machine: imports, torch, first runs
+LOAD_MS = 180_000         # first load on a busy 2-core machine: imports, torch, first runs
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -21,6 +21,8 @@ import torch
 
 from adamem_core import AMAdamW, AMSGD, model
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 
 @pytest.fixture(autouse=True)
 def _one_cpu_thread():

@@ -16,6 +16,8 @@ from adamem_core.specs import OptimizerSpec
 from adamem_core.sweep import (COLUMNS, SweepLimits, best_per_row, cells, limit_request, lr_grid,
                                quadratic_L, row_label, stability_bounds, stable_windows, sweep)
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 QUAD = LANDSCAPES["ill_conditioned_quadratic"]          # κ = 100: curvatures 1 and 100
 
 

@@ -32,6 +32,8 @@ from adamem_core.theory import (KAPPAS, START, classical_comparison, classical_s
                                 measured_rate, quadratic_family)
 from adamem_core.theory_scene import CASES, KEYS, TheoryScene, case_sandboxes, parse_query
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 EPS = np.finfo(float).eps
 THEORY = "app_pages/theory.py"
 
