@@ -1,8 +1,7 @@
 r"""AM-SGD and AM-AdamW: adaptive memory momentum as drop-in ``torch.optim`` optimizers.
 
 Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
-for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The method and the choices
-made here where the paper gives no detail: ``docs/method.md``.
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026).
 
 All the maths is in :mod:`adamem_core.model`; this module only gathers the tensors, calls it,
 and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use to factories.
@@ -18,6 +17,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch.optim import Optimizer
 
+from . import distributed as _dist
 from . import model
 
 __all__ = ["AMSGD", "AMAdamW", "OPTIMIZERS", "OptimizerEntry"]
@@ -81,6 +81,9 @@ def _scalar(value: float, device: torch.device) -> torch.Tensor:
 
 
 def _real(t: torch.Tensor) -> torch.Tensor:
+    """The tensor the maths works on: a DTensor's local shard (never flattened or reshaped:
+    ``adamem_core.distributed``), as its real view if complex."""
+    t = _dist.local(t)
     return torch.view_as_real(t) if torch.is_complex(t) else t
 
 
@@ -147,11 +150,34 @@ class _AMBase(Optimizer):
             grads.append(_real(g))
         return params, views, grads
 
-    def _global_sums(self, rows: torch.Tensor) -> torch.Tensor:
+    def _global_sums(self, rows: torch.Tensor, red: Any = None,
+                     params: list | None = None) -> torch.Tensor:
         """THE place where a global β's sums are formed, once per step: ``rows`` is a small
-        (k, n_tensors) float64 tensor of per-tensor terms; the result is their k sums (a
-        distributed reduction of these few scalars belongs here)."""
+        (k, n_tensors) float64 tensor of per-tensor terms; the result is their k sums — over
+        every shard on every rank when ``red`` (``adamem_core.distributed``) plans a reduction
+        (one all-reduce of these k scalars)."""
+        if red is not None:
+            return red.global_sums(rows, params)
         return rows.sum(dim=-1)
+
+    def _init_groups(self, shard_group: Any, loss_group: Any) -> None:
+        """The distributed keywords (process groups are not hyper-parameters: they stay out of
+        ``param_groups`` and ``state_dict``); see :mod:`adamem_core.distributed`."""
+        self.shard_group = shard_group
+        self.loss_group = loss_group
+
+    def _reduction(self, per_tensor: bool) -> Any:
+        """This step's all-reduce plan (:func:`adamem_core.distributed.plan`), None when
+        nothing is communicated (a single process)."""
+        return _dist.plan(self, per_tensor, self.param_groups[0]["loss_gap"] == "exact")
+
+    def _idle_step(self, red: Any, k: int, loss: Any) -> None:
+        """A rank that holds no gradient this step (e.g. a ZeRO partition) still joins the
+        step's all-reduces, with zeros, so that the other ranks do not wait for it."""
+        if red is not None:
+            dev = next((p.device for g in self.param_groups for p in g["params"]),
+                       torch.device("cpu"))
+            red.idle(k, dev, None if loss is None else _loss_tensor(loss, dev))
 
     # pickling / deepcopy keep the last step's statistics (torch's Optimizer drops extra attributes)
     def __getstate__(self) -> dict[str, Any]:
@@ -168,11 +194,13 @@ class _AMBase(Optimizer):
                     group.setdefault(k, v)
 
     def _exact_gap(self, loss: Any, params: list[torch.Tensor],
-                   maximize: bool = False) -> torch.Tensor | None:
+                   maximize: bool = False, red: Any = None) -> torch.Tensor | None:
         """f̂_t − f(x_t) = f(x_{t−1}) − f(x_t) from the closure's losses (None on the first
         step, where there is no previous loss: the gap is then the taylor one, which is 0).
         With ``maximize`` the model is of f = −loss, so the gap changes sign."""
         cur = _loss_tensor(loss, params[0].device)
+        if red is not None:   # this rank's loss → the mean over the loss group
+            cur = red.mean_loss(cur)
         if maximize:
             cur = -cur
         prev = None
@@ -280,7 +308,8 @@ class AMSGD(_AMBase):
                  beta_max: float = 0.9,
                  beta: float | None = None, weight_decay: float = 0.0, loss_gap: str = "taylor",
                  beta_scope: str = "global", foreach: bool | None = None,
-                 maximize: bool = False, nesterov: bool = False) -> None:
+                 maximize: bool = False, nesterov: bool = False, shard_group: Any = None,
+                 loss_group: Any = None) -> None:
         _check_real("lr", lr, 0.0)
         _check_real("lam", lam, 0.0)
         _check_real("beta_max", beta_max, 0.0, 1.0, hi_open=True)
@@ -291,11 +320,14 @@ class AMSGD(_AMBase):
         _check_choice("beta_scope", beta_scope, _SCOPES)
         _check_flag("foreach", foreach, allow_none=True)
         _check_flag("maximize", maximize)
+        _dist.check_group("shard_group", shard_group)
+        _dist.check_group("loss_group", loss_group)
         _check_flag("nesterov", nesterov)
         defaults = dict(lr=lr, lam=lam, beta_max=beta_max, beta=beta, weight_decay=weight_decay,
                         loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
                         maximize=maximize, nesterov=nesterov)
         super().__init__(params, defaults)
+        self._init_groups(shard_group, loss_group)
         self._stats: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
@@ -315,9 +347,10 @@ class AMSGD(_AMBase):
             for p, g in zip(params, grads):
                 st = self.state[p]
                 if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
-                    st["direction"] = (torch.view_as_complex(g.detach().clone()) if
-                                       torch.is_complex(p) else
-                                       g.detach().clone(memory_format=torch.preserve_format))
+                    st["direction"] = _dist.like(p, torch.view_as_complex(g.detach().clone())
+                                                 if torch.is_complex(p) else
+                                                 g.detach().clone(
+                                                     memory_format=torch.preserve_format))
                 dirs.append(_real(st["direction"]))
                 # η of the step that led here (the taylor gap's η'); d_0 = g_0 acts as a previous
                 # step η_0 d_0 (model.py's conventions)
@@ -326,12 +359,15 @@ class AMSGD(_AMBase):
             all_p += params
             all_g += grads
             all_d += dirs
+        scope_global = g0["beta_scope"] == "global"
+        red = self._reduction(not scope_global)
         if not all_p:
+            self._idle_step(red, 3, loss)
             return loss
 
         device = all_p[0].device
         exact = g0["loss_gap"] == "exact"
-        gap = self._exact_gap(loss, all_p, g0["maximize"]) if exact else None
+        gap = self._exact_gap(loss, all_p, g0["maximize"], red) if exact else None
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
@@ -339,26 +375,35 @@ class AMSGD(_AMBase):
             gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
         else:
             gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
+        if red is not None and not scope_global:   # each tensor's sums over all its shards
+            gg, gd, dd = red.tensor_sums(torch.stack([gg, gd, dd]), all_p)
         lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
         lams = [float(gr["lam"]) for gr, ps, *_ in groups for _ in ps]
         # the taylor gap η'⟨g, d⟩ (model.taylor_gap): with η' = η it is the η-free closed form
         constant = prev_lrs == lrs and min(lrs) > 0   # (η' = η = 0: nothing moved, gap 0)
-        scope_global = g0["beta_scope"] == "global"
         if scope_global:
-            if len(set(lrs)) == 1 and len(set(lams)) == 1:
+            # (distributed: the general branch, whose choices do not depend on what this rank
+            # holds)
+            if red is None and len(set(lrs)) == 1 and len(set(lams)) == 1:
                 rows = [gg, gd, dd] if constant or exact else [gg, gd, dd,
                                                                gd * _per_tensor(prev_lrs, device)]
-                s = self._global_sums(torch.stack(rows))
+                s = self._global_sums(torch.stack(rows), red, all_p)
                 if not exact and not constant:
                     gap = s[3]
                 terms = model.beta_sgd(s[0], s[1], s[2], lrs[0], lams[0], g0["beta_max"], gap)
             else:   # groups with different η or λ: weighted combination of their parts
-                w_ref, ws = model.sum_weights([lr / (1 + lm) for lr, lm in zip(lrs, lams)],
-                                              [1 / (1 + lm) for lm in lams])
+                # (distributed: ω_ref from the param groups, the same on every rank)
+                n_ref = len(self.param_groups) if red is not None else 0
+                ref = self.param_groups if red is not None else []
+                w_ref, ws = model.sum_weights(
+                    [float(gr["lr"]) / (1 + gr["lam"]) for gr in ref]
+                    + [lr / (1 + lm) for lr, lm in zip(lrs, lams)],
+                    [1 / (1 + gr["lam"]) for gr in ref] + [1 / (1 + lm) for lm in lams])
+                ws = ws[n_ref:]
                 _, a, c = model.sgd_parts(gg, gd, dd, _per_tensor(lams, device))
                 w = _per_tensor(ws, device)
                 s = self._global_sums(torch.stack([gd * _per_tensor(prev_lrs, device), w * a,
-                                                   w * c]))
+                                                   w * c]), red, all_p)
                 terms = model.beta_from_sums(s[0] if gap is None else gap, s[1], s[2], w_ref,
                                              g0["beta_max"])
         else:
@@ -474,7 +519,8 @@ class AMAdamW(_AMBase):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, lam: float = 0.1, beta1: float | None = None,
                  loss_gap: str = "taylor", beta_scope: str = "tensor",
-                 foreach: bool | None = None, maximize: bool = False) -> None:
+                 foreach: bool | None = None, maximize: bool = False, shard_group: Any = None,
+                 loss_group: Any = None) -> None:
         _check_real("lr", lr, 0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Invalid betas: {betas!r} (must be a pair (beta1_max, beta2))")
@@ -489,11 +535,45 @@ class AMAdamW(_AMBase):
         _check_choice("beta_scope", beta_scope, _SCOPES)
         _check_flag("foreach", foreach, allow_none=True)
         _check_flag("maximize", maximize)
+        _dist.check_group("shard_group", shard_group)
+        _dist.check_group("loss_group", loss_group)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, lam=lam,
                         beta1=beta1, loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
                         maximize=maximize)
         super().__init__(params, defaults)
+        self._init_groups(shard_group, loss_group)
         self._stats: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _coordinate_shares(red: Any, keys: list, entries: list, Ps: list,
+                           device: torch.device) -> list[torch.Tensor]:
+        r"""Distributed runs: two rows per tensor that, summed over shards, give the effective
+        momentum :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`. Per-tensor scope:
+        this shard's :math:`\sum 1/(1+\lambda P)` and its number of coordinates. Global scope
+        (the mean over tensors of their coordinate means): this shard's sum divided by the whole
+        tensor's size, and its share of the tensor count."""
+        h, n = [], []
+        for p, e, P in zip(keys, entries, Ps):
+            Pu = _dist.unpadded(P, p)           # (FSDP1 pads the last shard)
+            lam = model.first_step_lam(e[0]["lam"], e[7])   # (AdamW's first step: no λ)
+            if lam == 0 or Pu.numel() == 0:
+                h.append(torch.full((), float(Pu.numel()), dtype=torch.float64, device=device))
+            else:
+                h.append((1.0 / (1.0 + lam * Pu)).sum(dtype=torch.float64))
+            n.append(float(Pu.numel()) if red.per_tensor else red.shard_share(p))
+            if not red.per_tensor:
+                h[-1] = h[-1] / _dist.global_numel(p)
+        return [torch.stack(h), torch.stack([torch.full((), v, dtype=torch.float64,
+                                                        device=device) for v in n])]
+
+    def _reduced_effective_momentum(self, red: Any, share: list[torch.Tensor],
+                                    beta_used: torch.Tensor) -> torch.Tensor:
+        r"""Per tensor :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`; global: its mean
+        over all tensors of all ranks (``share`` summed over them)."""
+        h, count = share
+        if red.per_tensor:
+            return 1.0 - (1.0 - beta_used) * h / torch.clamp(count, min=1.0)
+        return 1.0 - (1.0 - beta_used) * h / count
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -516,12 +596,15 @@ class AMAdamW(_AMBase):
                     st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["prod_beta1"] = torch.ones((), dtype=torch.float64, device=p.device)
                 entries.append((group, p, x, g, st, beta1_max, beta2, first))
+        scope_global = g0["beta_scope"] == "global"
+        red = self._reduction(not scope_global)
         if not entries:
+            self._idle_step(red, 5, loss)
             return loss
 
         device = entries[0][1].device
-        scope_global = g0["beta_scope"] == "global"
-        gap = self._exact_gap(loss, [e[1] for e in entries], g0["maximize"]) if exact else None
+        keys = [e[1] for e in entries]
+        gap = self._exact_gap(loss, keys, g0["maximize"], red) if exact else None
         zero = None
 
         # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
@@ -582,17 +665,30 @@ class AMAdamW(_AMBase):
         bmax = [e[5] for e in entries]
         if scope_global:
             # weights ω_i = η_i; a tensor at its first step takes AdamW's step (no say in β)
-            w_ref, ws = model.sum_weights([0.0 if f else lr for lr, f in zip(lrs, firsts)],
-                                          [0.0 if f else 1.0 for f in firsts])
-            w = _per_tensor(ws, device)
+            # (distributed: ω_ref from the param groups, the same on every rank)
+            ref = self.param_groups if red is not None and not all(firsts) else []
+            w_ref, ws = model.sum_weights(
+                [float(gr["lr"]) for gr in ref] + [0.0 if f else lr for lr, f in zip(lrs, firsts)],
+                [1.0 for _ in ref] + [0.0 if f else 1.0 for f in firsts])
+            w = _per_tensor(ws[len(ref):], device)
             rows = [w * a_v, w * c_v] + ([torch.stack(gaps)] if gap is None else [])
-            s = self._global_sums(torch.stack(rows))
+            if red is not None:   # the same rows on every rank, and the effective momentum's
+                rows = rows[:2] + [rows[2] if gap is None else torch.zeros_like(a_v)]
+                eff_rows = self._coordinate_shares(red, keys, entries, Ps, device)
+                rows += eff_rows
+            s = self._global_sums(torch.stack(rows), red, keys)
+            if red is not None:
+                eff_rows = [s[3], s[4]]
             terms = model.beta_from_sums(s[2] if gap is None else gap, s[0], s[1], w_ref,
                                          bmax[0])
             betas_model = [terms.beta] * len(entries)
         else:
             lr_v = _per_tensor(lrs, device)
             gap_v = torch.stack(gaps)
+            if red is not None:   # each tensor's sums over all its shards
+                eff_rows = self._coordinate_shares(red, keys, entries, Ps, device)
+                a_v, c_v, gap_v, *eff_rows = red.tensor_sums(
+                    torch.stack([a_v, c_v, gap_v, *eff_rows]), keys)
             tgap = gap_v if gap is None else self._split_gap(gap, gap_v)
             terms = model.combine([(None, a_v, c_v)], [lr_v], [lr_v], tgap,
                                   _per_tensor(bmax, device))
@@ -630,6 +726,8 @@ class AMAdamW(_AMBase):
             beta_used, eff_out = used[0], torch.stack(eff).mean()
         else:
             beta_used, eff_out = torch.stack(used), torch.stack(eff)
+        if red is not None and red.members:   # the shards' means of 1 − z, completed
+            eff_out = self._reduced_effective_momentum(red, eff_rows, beta_used)
         self._set_stats({
             "beta": beta_used,
             "model_beta": terms.beta,
