@@ -43,7 +43,7 @@ import numpy as np
 from .mlp import ACTIVATIONS, DATASETS, LIMITS, SWEEP_LIMITS
 from .optim import OPTIMIZERS
 from .scene import (BETA_MAX_RANGE, HAS_BETA, LAM_RANGE, LR_RANGE, MAX_VALUE_CHARS, RunChoice,
-                    _flag, _num, _parse_token, _short, token_label)
+                    _choice, _flag, _num, _parse_token, _short, token_label)
 from .specs import OptimizerSpec
 
 __all__ = ["MLPScene", "parse_query", "token_label", "BATCH_CHOICES", "BATCH_RANGE", "DEVICES",
@@ -185,14 +185,6 @@ class MLPScene:
 
 
 # ----------------------------------------------------------------------------- parsing
-def _choice(raw: Any, name: str, choices: tuple[str, ...] | list[str], default: str,
-            notices: list[str]) -> str:
-    v = str(raw).strip()[:MAX_VALUE_CHARS]
-    if v in choices:
-        return v
-    notices.append(f"{name}: {_short(raw)} unknown (choose from {', '.join(choices)}) — "
-                   f"using {default!r}.")
-    return default
 
 
 def _hidden(raw: Any, default: tuple[int, ...], notices: list[str]) -> tuple[int, ...]:

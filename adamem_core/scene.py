@@ -231,38 +231,66 @@ def parse_runs(raw: str, notices: list[str]) -> tuple[RunChoice, ...]:
     return tuple(runs)
 
 
+def _choice(raw: Any, name: str, choices: tuple[str, ...] | list[str], default: str,
+            notices: list[str]) -> str:
+    """``raw`` if it is one of ``choices``, else ``default`` with a notice."""
+    v = str(raw).strip()[:MAX_VALUE_CHARS]
+    if v in choices:
+        return v
+    notices.append(f"{name}: {_short(raw)} unknown (choose from {', '.join(choices)}) — "
+                   f"using {default!r}.")
+    return default
+
+
+def _plain_query(query: Mapping[str, Any], keep: Any = None) -> dict[str, Any]:
+    """Untrusted query parameters as {key: its last value}, keys and text cut to size before
+    anything reads them; ``keep(key)`` filters the keys (all when None)."""
+    q = {str(k)[:40]: (v[-1] if isinstance(v, (list, tuple)) and v else v)
+         for k, v in dict(query).items()}
+    return {k: (str(v)[:MAX_VALUE_CHARS] if not isinstance(v, (int, float)) else v)
+            for k, v in q.items() if keep is None or keep(k)}
+
+
+def _landscape_choice(q: Mapping[str, Any], landscapes: Mapping[str, Any], notices: list[str],
+                      default: Any, key: str = "f", expr_key: str = "expr",
+                      param_prefix: str = "p_") -> tuple[str, str, Any, tuple]:
+    """(name, formula, landscape or None for a custom formula, parameters) named by a query:
+    an unknown name falls back to ``default.landscape``, a formula is cut to MAX_FORMULA
+    characters (the parser, run by the page, says what else is wrong with it), each parameter
+    is clamped to its family's range (defaults: ``default.params`` on the default landscape,
+    else the landscape's own)."""
+    name = str(q.get(key, default.landscape)).strip()[:MAX_VALUE_CHARS]
+    if name != CUSTOM and name not in landscapes:
+        notices.append(f"unknown function {_short(name)} — showing the default "
+                       f"({default.landscape}).")
+        name = default.landscape
+    formula = default.formula
+    if name == CUSTOM:
+        formula = str(q.get(expr_key, default.formula))
+        if len(formula) > MAX_FORMULA:
+            notices.append(f"formula longer than {MAX_FORMULA} characters — cut.")
+            formula = formula[:MAX_FORMULA]
+    land = landscapes.get(name) if name != CUSTOM else None
+    params: tuple[tuple[str, float], ...] = ()
+    if land is not None and land.param_specs:
+        ps = []
+        for k, spec in land.param_specs.items():
+            dflt = float(dict(default.params).get(k, land.params.get(k, spec.default))) \
+                if name == default.landscape else float(land.params.get(k, spec.default))
+            raw = q.get(f"{param_prefix}{k}", dflt)
+            ps.append((k, float(_num(raw, spec.label or k, spec.min, spec.max, dflt, notices))))
+        params = tuple(ps)
+    return name, formula, land, params
+
+
 def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Any]) -> tuple[Scene, list[str]]:
     """A valid :class:`Scene` from untrusted query parameters, and the notices for what was
     corrected. ``landscapes`` is the catalogue (name → Landscape) used to check the name, the
     parameters and the start's domain."""
     notices: list[str] = []
     d = Scene()
-    q = {str(k)[:40]: (v[-1] if isinstance(v, (list, tuple)) and v else v)
-         for k, v in dict(query).items()}
-    q = {k: str(v)[:MAX_VALUE_CHARS] if not isinstance(v, (int, float)) else v
-         for k, v in q.items()}
-
-    name = str(q.get("f", d.landscape)).strip()
-    if name != CUSTOM and name not in landscapes:
-        notices.append(f"unknown function {_short(name)} — showing the default "
-                       f"({d.landscape}).")
-        name = d.landscape
-    formula = d.formula
-    if name == CUSTOM:
-        formula = str(q.get("expr", d.formula))
-        if len(formula) > MAX_FORMULA:
-            notices.append(f"formula longer than {MAX_FORMULA} characters — cut.")
-            formula = formula[:MAX_FORMULA]
-
-    params: tuple[tuple[str, float], ...] = ()
-    land = landscapes.get(name) if name != CUSTOM else None
-    if land is not None and land.param_specs:
-        ps = []
-        for k, spec in land.param_specs.items():
-            raw = q.get(f"p_{k}", land.params.get(k, spec.default))
-            ps.append((k, float(_num(raw, spec.label or k, spec.min, spec.max,
-                                     float(land.params.get(k, spec.default)), notices))))
-        params = tuple(ps)
+    q = _plain_query(query)
+    name, formula, land, params = _landscape_choice(q, landscapes, notices, d)
 
     if land is not None:
         (xa, xb), (ya, yb) = land.domain

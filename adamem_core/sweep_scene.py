@@ -35,8 +35,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from .landscape_base import Landscape
-from .scene import (BETA_MAX_RANGE, BETA_RANGE, CUSTOM, LAM_RANGE, LR_RANGE, MAX_FORMULA,
-                    MAX_VALUE_CHARS, Scene, RunChoice, TOL_RANGE, _flag, _num, _short)
+from .scene import (BETA_MAX_RANGE, BETA_RANGE, CUSTOM, LAM_RANGE, LR_RANGE,
+                    MAX_VALUE_CHARS, Scene, RunChoice, TOL_RANGE, _choice, _flag,
+                    _landscape_choice, _num, _plain_query, _short)
 from .specs import OptimizerSpec
 from .sweep import LIMITS, SweepLimits, limit_request, lr_grid
 
@@ -167,13 +168,6 @@ def playground_query(scene: SweepScene, spec: OptimizerSpec, lr: float, start: t
 
 
 # ----------------------------------------------------------------------------- parsing
-def _choice(raw: Any, name: str, choices, default: str, notices: list[str]) -> str:
-    v = str(raw).strip()[:MAX_VALUE_CHARS]
-    if v in choices:
-        return v
-    notices.append(f"{name}: {_short(raw)} unknown (choose from {', '.join(choices)}) — "
-                   f"using {default!r}.")
-    return default
 
 
 def _betas(raw: Any, notices: list[str]) -> tuple[float, ...]:
@@ -227,32 +221,9 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Landscape],
     down to the server's limits."""
     notices: list[str] = []
     d = SweepScene()
-    q = {str(k)[:40]: (v[-1] if isinstance(v, (list, tuple)) and v else v)
-         for k, v in dict(query).items()}
-    q = {k: (str(v)[:MAX_VALUE_CHARS] if not isinstance(v, (int, float)) else v)
-         for k, v in q.items() if k in KEYS or k.startswith("s_p_")}
-
-    name = str(q.get("s_f", d.landscape)).strip()[:MAX_VALUE_CHARS]
-    if name != CUSTOM and name not in landscapes:
-        notices.append(f"unknown function {_short(name)} — showing the default "
-                       f"({d.landscape}).")
-        name = d.landscape
-    formula = d.formula
-    if name == CUSTOM:
-        formula = str(q.get("s_expr", d.formula))
-        if len(formula) > MAX_FORMULA:
-            notices.append(f"formula longer than {MAX_FORMULA} characters — cut.")
-            formula = formula[:MAX_FORMULA]
-    land = landscapes.get(name) if name != CUSTOM else None
-    params: tuple[tuple[str, float], ...] = ()
-    if land is not None and land.param_specs:
-        ps = []
-        for k, spec in land.param_specs.items():
-            dflt = float(dict(d.params).get(k, land.params.get(k, spec.default))) \
-                if name == d.landscape else float(land.params.get(k, spec.default))
-            raw = q.get(f"s_p_{k}", dflt)
-            ps.append((k, float(_num(raw, spec.label or k, spec.min, spec.max, dflt, notices))))
-        params = tuple(ps)
+    q = _plain_query(query, lambda k: k in KEYS or k.startswith("s_p_"))
+    name, formula, land, params = _landscape_choice(q, landscapes, notices, d, "s_f",
+                                                    "s_expr", "s_p_")
 
     if land is not None:
         (xa, xb), (ya, yb) = land.domain
