@@ -227,12 +227,18 @@ def _lecture_deck() -> str:
     return lecture_deck_html(LECTURE_SCENES)
 
 
-def lecture_scene_bar() -> None:
+def lecture_scene_bar(lecture: bool = False):
     """◀ / ▶ through a sequence of prepared scenes, with what each one shows (also in
-    lecture mode, where the sidebar is hidden)."""
+    lecture mode, where the sidebar is hidden), and the lecture deck's download. In lecture
+    mode the buttons share one row and the caption gets the full width under them; with no
+    prepared scene chosen it returns that caption's slot, for the story of the runs shown."""
     i = st.session_state.get("pg_scene_idx")
     n = len(LECTURE_SCENES)
-    c1, c2, c3, c4 = st.columns([1.2, 5, 1.2, 1.3], vertical_alignment="center")
+    if lecture:
+        c1, c3, c4, _ = st.columns([1.2, 1.2, 1.2, 2.4], vertical_alignment="center")
+        c2 = st.container()
+    else:
+        c1, c2, c3, c4 = st.columns([1.2, 5, 1.2, 1.3], vertical_alignment="center")
     c1.button("◀ Previous scene", key="pg_scene_prev", on_click=_load_lecture_scene,
               args=((i - 1) if i is not None else n - 1,), width="stretch")
     c3.button("Next scene ▶", key="pg_scene_next", on_click=_load_lecture_scene,
@@ -241,12 +247,15 @@ def lecture_scene_bar() -> None:
                        mime="text/html", key="pg_deck", on_click="ignore", width="stretch",
                        help=f"Download lecture deck: the {n} lecture scenes in one HTML file "
                             "(interactive charts, opens offline, ← → to move, for a projector).")
+    if i is None and lecture:
+        return c2.empty()
     if i is None:
         c2.caption(f"Lecture scenes: {n} prepared scenes that each tell one part of the story "
                    "— press “Next scene ▶”.")
     else:
         title, caption, _ = LECTURE_SCENES[i]
         c2.markdown(f"**Scene {i + 1}/{n} — {title}.** {caption}")
+    return None
 
 
 # ----------------------------------------------------------------------------- page
@@ -285,7 +294,9 @@ set_scene(scene)
 
 st.title("Playground — adaptive memory momentum in 2-D")
 lecture_exit_button("pg_exit_lecture")
-lecture_scene_bar()
+story_slot = lecture_scene_bar(lecture)
+# lecture mode: the main picture (trajectories and β) comes right under the scene's caption
+chart_box = st.container() if lecture else None
 show_notices(widget_notices)
 st.session_state[NOTICE_KEY] = []        # URL notices are shown once
 
@@ -306,7 +317,10 @@ st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {la
 trajs = scene_runs(scene)
 grid = scene_grid(scene)
 rows = summarize(trajs, land, scene.tol)
-st.markdown(story(rows, scene.tol))
+if story_slot is not None:      # lecture mode: the story is the caption over the charts
+    story_slot.markdown(story(rows, scene.tol))
+else:
+    st.markdown(story(rows, scene.tol))
 div = [r for r in rows if r["diverged_at"] is not None]
 if div:
     st.warning("  \n".join(
@@ -315,13 +329,19 @@ if div:
 
 t = st.slider("step t (moves the markers on every chart and the point on each trajectory)",
               min_value=0, max_value=scene.steps, key="pg_t")
-left, right = st.columns([1.15, 1], gap="medium")
+LECTURE_H = 440     # px: a 1280×720 projector shows these charts under the title and caption
+with (chart_box if lecture else st.container()):
+    # lecture: the paths' square plot needs less width than the β chart's legend
+    left, right = st.columns([0.8, 1.2] if lecture else [1.15, 1], gap="medium")
 with left:
     fig_traj = figures.trajectory_figure(grid, trajs, land.title, land.minima,
                                          (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
                                          surface3d=scene.surface3d, lecture=lecture,
                                          max_frames=80,   # smooth enough, and a lighter page
                                          pick_grid=0 if scene.surface3d else 25)
+    if lecture:     # the β chart beside it carries the legend (same styles in both)
+        fig_traj.update_layout(height=LECTURE_H, showlegend=False, title_text=land.title,
+                               margin=dict(t=int(fig_traj.layout.title.font.size * 1.3 + 24)))
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
@@ -329,10 +349,15 @@ with left:
                         on_select=_on_pick_start, selection_mode="points")
 with right:
     fig_gap = figures.gap_figure(trajs, land.f_star, t=t, lecture=lecture)
-    st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
     fig_beta = figures.beta_figure(trajs, t=t, show_model_beta=scene.model_beta,
                                    lecture=lecture)
-    st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
+    if lecture:     # β first, beside the paths; the gap chart under it
+        fig_beta.update_layout(height=LECTURE_H)
+        st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
+        st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
+    else:
+        st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
+        st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
 
 st.subheader("Summary")
 if lecture:     # a plain table takes the lecture stylesheet's type size (the grid is a canvas)

@@ -219,3 +219,135 @@ def test_app_in_a_browser(streamlit_server, chromium):
         assert not console_errors, console_errors
     finally:
         context.close()
+
+
+# ----------------------------------------------------------------------------- lecture deck
+def test_lecture_deck_opens_offline_and_navigates_with_the_keyboard(chromium, tmp_path):
+    """The downloaded deck from file:// with every network request blocked and recorded: none
+    is made; ← / → move through every lecture scene, each slide's three charts drawn."""
+    from adamem_core.lecture_deck import lecture_deck_html
+    from adamem_core.scene import LECTURE_SCENES
+
+    path = tmp_path / "deck.html"
+    path.write_text(lecture_deck_html(), encoding="utf-8")
+    url = path.as_uri()
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 720}, offline=True)
+    requests: list[str] = []
+    blocked: list[str] = []
+    for pattern in ("http://**/*", "https://**/*", "ws://**/*", "wss://**/*"):
+        ctx.route(pattern, lambda route: (blocked.append(route.request.url), route.abort()))
+    page = ctx.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=LOAD_MS)
+        n = len(LECTURE_SCENES)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            page.wait_for_function(
+                f"document.body.getAttribute('data-slide') === '{i + 1}' && "
+                f"document.querySelectorAll('#slide-{i + 1} .main-svg').length >= 3",
+                timeout=LOAD_MS)
+            title = page.locator(f"#slide-{i + 1} h1").inner_text()
+            assert title == f"{i + 1}. {LECTURE_SCENES[i][0]}"
+            assert page.locator(".slide.active").count() == 1
+            assert page.locator(f"#slide-{i + 1}").is_visible()
+            box = page.locator(f"#slide-{i + 1}-main, #s{i + 1}-main").first.bounding_box()
+            assert box and box["height"] > 200 and box["y"] + box["height"] <= 720 + 1
+            page.screenshot(path=str(SCREENSHOTS / f"deck_slide_{i + 1}.png"))
+            page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.body.getAttribute('data-slide')") == str(n)   # stays
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(f"document.body.getAttribute('data-slide') === '{n - 1}'")
+        page.keyboard.press("Home")
+        page.wait_for_function("document.body.getAttribute('data-slide') === '1'")
+    finally:
+        ctx.close()
+    assert blocked == []
+    assert set(requests) <= {url}, [u for u in requests if u != url]
+
+
+# ----------------------------------------------------------------------------- lecture mode
+PROJECTORS = ({"width": 1280, "height": 720}, {"width": 1920, "height": 1080})
+# page → (URL path, the main picture's element keys, text of the caption that tells the story)
+LECTURE_PAGES = {
+    "playground": ("/?lecture=1", ("pg_contour", "pg_beta_fig"), "reached f − f*"),
+    "inside": ("/inside?lecture=1", ("is_planes", "is_slice"), "at step"),
+    "theory": ("/theory?lecture=1", ("th_fig_plane", "th_fig_slice"), "the model chooses"),
+}
+
+
+def _lecture_pages() -> dict:
+    pages = dict(LECTURE_PAGES)
+    if (Path(__file__).resolve().parents[1] / "app_pages" / "sweeps.py").exists():
+        pages["sweeps"] = ("/sweeps?lecture=1", ("sw_fig_map",), "")
+    return pages
+
+
+def _box_inside(page, selector: str, vp: dict) -> dict:
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, f"{selector} is not on the page"
+    assert box["x"] >= -1 and box["y"] >= -1, (selector, box)
+    assert box["x"] + box["width"] <= vp["width"] + 1, (selector, box)
+    assert box["y"] + box["height"] <= vp["height"] + 1, (selector, box, vp)
+    return box
+
+
+def _truncations(page) -> list[str]:
+    """Buttons whose label is cut (scrollWidth > clientWidth, or an ellipsis) and chart titles
+    that run past their chart (Plotly clips the SVG text at the chart's edge)."""
+    return page.evaluate(
+        """() => {
+            const out = [];
+            document.querySelectorAll('[data-testid="stMain"] button').forEach(b => {
+                if (!b.offsetParent) return;
+                b.querySelectorAll('p, div, span').forEach(e => {
+                    if (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+                        out.push('button: ' + b.innerText);
+                });
+                if (b.innerText.includes('…')) out.push('button: ' + b.innerText);
+            });
+            document.querySelectorAll('.js-plotly-plot').forEach(p => {
+                const svg = p.querySelector('.main-svg');
+                const t = p.querySelector('.gtitle');
+                if (!svg || !t) return;
+                const s = svg.getBoundingClientRect(), r = t.getBoundingClientRect();
+                if (r.right > s.right + 1 || r.left < s.left - 1 || t.textContent.includes('…'))
+                    out.push('title: ' + t.textContent);
+            });
+            return out;
+        }""")
+
+
+@pytest.mark.parametrize("name", list(_lecture_pages()))
+@pytest.mark.parametrize("vp", PROJECTORS, ids=lambda v: f"{v['width']}x{v['height']}")
+def test_lecture_mode_first_screen_on_a_projector(streamlit_server, chromium, vp, name):
+    """At 1280×720 and 1920×1080 in lecture mode the first screen holds each page's main
+    picture and the caption that tells the story, and nothing is cut off."""
+    shots = Path("/work/wt/shots/wip-theory")
+    path, keys, caption = _lecture_pages()[name]
+    ctx = chromium.new_context(viewport=vp)
+    page = ctx.new_page()
+    try:
+        page.goto(streamlit_server + path, timeout=LOAD_MS)
+        page.locator("h1").first.wait_for(timeout=LOAD_MS)
+        wait_idle(page)
+        page.wait_for_timeout(800)
+        assert_no_error_box(page)
+        for key in keys:
+            sel = f".st-key-{key} .js-plotly-plot"
+            page.locator(sel).first.wait_for(timeout=LOAD_MS)
+            _box_inside(page, sel, vp)
+        if caption:
+            _box_inside(page, f'[data-testid="stMain"] [data-testid="stMarkdownContainer"]'
+                              f':has-text("{caption}")', vp)
+        bad = _truncations(page)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        fname = f"lecture_{name}_{vp['width']}x{vp['height']}.png"
+        page.screenshot(path=str(SCREENSHOTS / fname))
+        if shots.parent.exists():
+            shots.mkdir(exist_ok=True)
+            page.screenshot(path=str(shots / fname))
+        assert bad == [], (name, vp, bad)
+    finally:
+        ctx.close()
