@@ -280,7 +280,7 @@ LECTURE_PAGES = {
 def _lecture_pages() -> dict:
     pages = dict(LECTURE_PAGES)
     if (Path(__file__).resolve().parents[1] / "app_pages" / "sweeps.py").exists():
-        pages["sweeps"] = ("/sweeps?lecture=1", ("sw_fig_map",), "")
+        pages["sweeps"] = ("/sweeps?lecture=1", ("sw_map",), "css:[data-testid='stCaption']")
     return pages
 
 
@@ -331,14 +331,20 @@ def test_lecture_mode_first_screen_on_a_projector(streamlit_server, chromium, vp
     try:
         page.goto(streamlit_server + path, timeout=LOAD_MS)
         page.locator("h1").first.wait_for(timeout=LOAD_MS)
-        wait_idle(page)
-        page.wait_for_timeout(800)
+        # charts far below the first screen may wait to be scrolled into view before they
+        # draw (wait_idle would wait for them): wait for the run to end and the main ones
+        for key in keys:
+            page.locator(f".st-key-{key} .js-plotly-plot .main-svg").first.wait_for(
+                timeout=LOAD_MS)
+        page.wait_for_function(
+            "!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=LOAD_MS)
+        page.wait_for_timeout(1500)
         assert_no_error_box(page)
         for key in keys:
-            sel = f".st-key-{key} .js-plotly-plot"
-            page.locator(sel).first.wait_for(timeout=LOAD_MS)
-            _box_inside(page, sel, vp)
-        if caption:
+            _box_inside(page, f".st-key-{key} .js-plotly-plot", vp)
+        if caption.startswith("css:"):
+            _box_inside(page, caption[4:], vp)
+        elif caption:
             _box_inside(page, f'[data-testid="stMain"] [data-testid="stMarkdownContainer"]'
                               f':has-text("{caption}")', vp)
         bad = _truncations(page)
