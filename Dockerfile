@@ -17,11 +17,12 @@ COPY app_pages ./app_pages
 COPY .streamlit ./.streamlit
 COPY app.py pyproject.toml README.md ./
 
-RUN useradd --create-home --uid 1000 lab && chown -R lab /app
-USER lab
+RUN useradd --create-home --uid 1000 lab && chown -R 1000 /app
+# numeric, so that the host (and Kubernetes' runAsNonRoot) can tell it is not root
+USER 1000
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"]
 
 CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]

@@ -13,19 +13,29 @@ st.set_page_config(page_title="AdaMem Lab — adaptive memory momentum", page_ic
                    layout="wide", initial_sidebar_state="expanded")
 
 from ui.common import (LECTURE_KEY, SCENE_KEY, apply_lecture_css, current_scene,  # noqa: E402
-                       set_scene, torch_device)
+                       run_page, set_scene, torch_device)
 
+PLAYGROUND = "app_pages/playground.py"
 PAGES = [
-    st.Page("app_pages/playground.py", title="Playground", icon="🏔️", default=True,
-            url_path="playground"),
+    # the default page is served at "/" whatever its url_path; "home" keeps its internal id
+    # apart from the /playground twin below
+    st.Page(PLAYGROUND, title="Playground", icon="🏔️", default=True, url_path="home"),
     st.Page("app_pages/inside_step.py", title="Inside one step", icon="🔬", url_path="inside"),
     st.Page("app_pages/theory.py", title="Theory", icon="📈", url_path="theory"),
     st.Page("app_pages/mlp_lab.py", title="MLP lab", icon="🧠", url_path="mlp"),
+    st.Page("app_pages/sweeps.py", title="Sweeps", icon="🗺️", url_path="sweeps"),
     st.Page("app_pages/about.py", title="About", icon="📖", url_path="about"),
     st.Page("app_pages/method.py", title="The method", icon="📐", url_path="method"),
 ]
 
-nav = st.navigation(PAGES)
+# Every page's own path is a deep link: Streamlit serves the default page only at "/", so a
+# copied /playground?… link would meet "Page not found". A hidden twin answers that path.
+DEEP_LINK_TWINS = [
+    st.Page(PLAYGROUND, title="Playground", icon="🏔️", url_path="playground",
+            visibility="hidden"),
+]
+
+nav = st.navigation(PAGES + DEEP_LINK_TWINS)
 scene = current_scene()   # reads the URL once per session (validated)
 
 
@@ -42,4 +52,4 @@ with st.sidebar:
     st.caption(f"torch device: **{torch_device()}**")
 
 apply_lecture_css()
-nav.run()
+run_page(nav)     # the page, then the run marker that browser tests wait for (ui.common)

@@ -125,24 +125,84 @@ class _Runs:
         self.eps = np.array([float(rr["eps"]) if "eps" in rr else 1.0 for rr in r])
 
 
+def _starts(start: Any, R: int) -> np.ndarray:
+    """The (R, 2) start points: one point shared by every run, or one per run."""
+    x0 = np.asarray(start, dtype=np.float64)
+    if x0.shape == (2,):
+        return np.tile(x0, (R, 1))
+    if x0.shape == (R, 2):
+        return x0.copy()
+    raise ValueError(f"start must be a point (x, y) or one point per run ({R}, 2), "
+                     f"got shape {x0.shape}")
+
+
+def noise_sequence(seed: int, steps: int) -> np.ndarray:
+    """ξ_0 … ξ_steps ~ N(0, I₂) i.i.d., shape (steps+1, 2): the noise a run with this seed sees
+    (NumPy's PCG64 ``default_rng(seed)``, standard normals drawn row by row, so a longer run
+    with the same seed sees the same first steps)."""
+    return np.random.default_rng(int(seed)).standard_normal((int(steps) + 1, 2))
+
+
+def _noise(noise: Any, seed: Any, R: int, T: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(σ per run as an (R, 2) array, ξ as a (T+1, R, 2) array), or (None, None) without noise.
+    Each run's ξ depends only on its own seed (common random numbers across runs and calls)."""
+    sig = np.asarray(noise, dtype=np.float64)
+    if sig.ndim == 0:
+        sig = np.full(R, float(sig))
+    if sig.shape != (R,) or not np.all(np.isfinite(sig)) or np.any(sig < 0):
+        raise ValueError(f"noise must be a finite number >= 0 (or one per run), got {noise!r}")
+    if not np.any(sig > 0):
+        return None, None
+    seeds = np.asarray(seed)
+    if seeds.ndim == 0:
+        seeds = np.full(R, seeds)
+    if seeds.shape != (R,) or seeds.dtype.kind not in "iu" and not (
+            seeds.dtype.kind == "f" and np.all(seeds == np.round(seeds))):
+        raise ValueError(f"seed must be an integer (or one per run), got {seed!r}")
+    seeds = seeds.astype(np.int64)
+    if np.any(seeds < 0):
+        raise ValueError("seeds must be >= 0")
+    uniq, inv = np.unique(seeds, return_inverse=True)
+    xi = np.stack([noise_sequence(s, T) for s in uniq], axis=1)      # (T+1, n_seeds, 2)
+    return np.ascontiguousarray(np.broadcast_to(sig[:, None], (R, 2))), xi[:, inv]
+
+
 def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequence[float],
-             steps: int) -> list[Trajectory]:
+             steps: int, *, noise: Any = 0.0, seed: Any = 0) -> list[Trajectory]:
     """Run every spec from ``start`` for ``steps`` steps on ``landscape``; one
     :class:`Trajectory` per spec, in order. A run whose iterate or value becomes non-finite or
-    leaves the bound stops there (``diverged_at``); the others go on."""
+    leaves the bound stops there (``diverged_at``); the others go on.
+
+    ``start``: one point (x, y) for every run, or an (R, 2) array, one start per run.
+
+    Gradient noise: with ``noise`` = σ > 0 every gradient an optimizer sees is
+    ∇f(x_t) + σ ξ_t with ξ_t ~ N(0, I₂) i.i.d. over steps, ξ from :func:`noise_sequence`
+    (``seed``: one integer for every run, or one per run). Runs with the same seed see the same
+    ξ sequence (common random numbers), whatever other runs share the call. ``Trajectory.f``
+    stays the noise-free f at the iterate; ``grad`` is the gradient the optimizer used (the
+    last, unused one at x_T with ξ_T). ``noise`` may also be one σ per run. ``noise=0`` runs
+    exactly the noise-free code."""
+    return _trajectories(specs, _run(landscape, specs, start, steps, noise, seed))
+
+
+def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps: int,
+         noise: Any = 0.0, seed: Any = 0, record: bool = True) -> dict[str, Any]:
+    """The batched computation behind :func:`simulate`, returning the arrays (time first).
+    ``record=False`` keeps only x, f, β and the divergence (what a sweep needs)."""
     specs = list(specs)
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if not specs:
-        return []
+        return {}
     for s in specs:
         if not isinstance(s, OptimizerSpec):
             raise ValueError(f"expected OptimizerSpec, got {s!r}")
         if s.resolved().get("maximize"):
             raise ValueError("the 2-D engine minimises: maximize=True is not supported")
     R, T = len(specs), steps
-    x0 = np.asarray(start, dtype=np.float64).reshape(2)
+    X0 = _starts(start, R)
+    sig_c, XI = _noise(noise, seed, R, T)
     (xa, xb), (ya, yb) = landscape.domain
     bound = DIVERGENCE_BOUND * max(xb - xa, yb - ya, 1e-12)
 
@@ -169,7 +229,8 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
     init_g = full(~k.adam).astype(bool)   # d_0 = g_0 on the SGD paths, 0 (AdamW's m_0) otherwise
     ones = np.ones((R, 2))   # P on the SGD paths
 
-    x = np.tile(x0, (R, 1))
+    x = X0.copy()
+    x0 = X0
     d = np.zeros((R, 2))
     v = np.zeros((R, 2))
     P = ones
@@ -183,6 +244,7 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
     f_prev = None
     rec: dict[str, list] = {n: [] for n in ("x", "f", "g", "d", "P", "beta", "model_beta",
                                             "unclipped", "numerator", "denominator", "gap")}
+    n_done = 0
     t = 0
     with np.errstate(all="ignore"):
         for t in range(T + 1):
@@ -200,31 +262,43 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
                 all_alive, any_alive = bool(alive.all()), bool(alive.any())
                 x = np.where(_col(alive), x, np.nan)
                 f = np.where(alive, f, np.nan)
-            rec["x"].append(x)
+            if record:
+                rec["x"].append(x)
             rec["f"].append(f)
             if t == T or not any_alive:
                 break
             g = np.asarray(landscape.grad(x), dtype=np.float64)
+            if sig_c is not None:
+                g = g + sig_c * XI[t]
             if wdc_c is not None:
                 g = g + wdc_c * x
             if t == 0:
                 d = np.where(init_g, g, 0.0)
+            P_prev = P
+            # the taylor gap ⟨g_t, x_{t−1} − x_t⟩ along the previous step (its P and decay; at
+            # t = 0: η⟨g_0, d_0⟩), or the measured f(x_{t−1}) − f(x_t)
+            gap = model.taylor_gap(g, d, k.lr, P_prev, wd_dec if t > 0 else 0.0, x, dim=-1)
             if any_adam:
                 v = v * b2_c + (g * g) * omb2_c
                 bc1 = model.bias_correction1(bc1_max, prod)
                 P = model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1))
-            parts = model.adamw_parts(g, d, P, lam_c, wd_dec, x, dim=-1)
-            gap = None   # the taylor gap η⟨g, d⟩_{P⁻¹}, or the measured f(x_{t−1}) − f(x_t)
+            first = t == 0 and any_adam   # AdamW's first step (model.first_step_lam/_beta)
+            lam_t = model.first_step_lam(lam_c, _col(k.adam)) if first else lam_c
+            parts = model.adamw_parts(g, d, P, lam_t, wd_dec, x, dim=-1, with_gap=False)
             if any_exact and t > 0:
-                gap = np.where(k.exact, f_prev - f, k.lr * parts[0])
+                gap = np.where(k.exact, f_prev - f, gap)
             terms = model.combine([parts], [k.lr], [k.lr], gap, k.beta_max)
             beta = np.where(k.adaptive, terms.beta, fixed) if any_fixed else terms.beta
-            a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_c, P)
+            if first:
+                beta = model.first_step_beta(beta, k.beta_max, k.adam)
+            a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_t, P)
             if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g (a_c, b_c are fresh arrays)
                 np.copyto(a_c, mom_c if t > 0 else 0.0, where=tsgd_c)
                 np.copyto(b_c, 1.0, where=tsgd_c)
-            rec["g"].append(g)
-            rec["d"].append(d)
+            if record:
+                rec["g"].append(g)
+                rec["d"].append(d)
+            n_done += 1
             d = a_c * d + b_c * g
             if any_nest:   # the look-ahead a d_{t+1} + b g_t on the Nesterov rows
                 step_dir = a_c * d + b_c * g
@@ -238,14 +312,26 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
                 x = np.where(_col(alive), x, np.nan)
             prod = prod * beta
             f_prev = f
-            rec["P"].append(P)
             rec["beta"].append(beta)
-            rec["model_beta"].append(terms.beta)
-            rec["unclipped"].append(terms.unclipped)
-            rec["numerator"].append(terms.numerator)
-            rec["denominator"].append(terms.denominator)
-            rec["gap"].append(terms.gap)
-    n_done = len(rec["g"])             # steps actually computed (< T when every run stopped)
+            if record:
+                rec["P"].append(P)
+                rec["model_beta"].append(terms.beta)
+                rec["unclipped"].append(terms.unclipped)
+                rec["numerator"].append(terms.numerator)
+                rec["denominator"].append(terms.denominator)
+                rec["gap"].append(terms.gap)
+    # n_done: steps actually computed (< T when every run stopped)
+    if not record:
+        F = np.full((T + 1, R), np.nan)
+        F[:len(rec["f"])] = rec["f"]
+        B = np.full((T, R), np.nan)
+        if n_done:
+            B[:n_done] = rec["beta"]
+        for r, dv in enumerate(diverged_at):
+            if dv is not None:
+                B[dv:, r] = np.nan
+        return {"f": F, "beta": B, "x_final": np.where(_col(alive), x, np.nan),
+                "diverged_at": diverged_at, "steps": T}
     X = np.full((T + 1, R, 2), np.nan)
     F = np.full((T + 1, R), np.nan)
     G = np.full((T + 1, R, 2), np.nan)
@@ -263,6 +349,8 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
             if alive.any():     # the gradient at the last iterate, for the record
                 with np.errstate(all="ignore"):
                     gT = np.asarray(landscape.grad(X[T]), dtype=np.float64)
+                if sig_c is not None:
+                    gT = gT + sig_c * XI[T]
                 if wdc_c is not None:
                     gT = gT + wdc_c * X[T]
                 G[T] = np.where(_col(alive), gT, np.nan)
@@ -275,11 +363,22 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
     per["denominator"] = np.where(k.sgd_form, den_sgd, per["denominator"])
     for key in ("model_beta", "unclipped", "numerator", "denominator", "gap"):
         per[key] = np.where(k.torch_any, np.nan, per[key])
+    lam_p = np.broadcast_to(k.lam[:, None], (T, R, 1)).copy()
+    lam_p[:1] = model.first_step_lam(lam_p[:1], _col(k.adam))   # (AdamW's first step: λ = 0)
     eff = np.where(k.sgd_form, model.effective_momentum(per["beta"], k.lam),
-                   model.effective_momentum_adamw(per["beta"][..., None], k.lam[:, None],
+                   model.effective_momentum_adamw(per["beta"][..., None], lam_p,
                                                   PRE).mean(axis=-1))
     eff = np.where(k.torch_any, per["beta"], eff)
+    return {"X": X, "F": F, "G": G, "D": D, "per": per, "PRE": PRE, "eff": eff,
+            "adam": k.adam, "diverged_at": diverged_at, "steps": T}
 
+
+def _trajectories(specs: Sequence[OptimizerSpec], res: dict[str, Any]) -> list[Trajectory]:
+    """One :class:`Trajectory` per spec from :func:`_run`'s arrays."""
+    if not res:
+        return []
+    X, F, G, D, per, PRE, eff = (res[k] for k in ("X", "F", "G", "D", "per", "PRE", "eff"))
+    T, diverged_at, adam = res["steps"], res["diverged_at"], res["adam"]
     out = []
     for r, spec in enumerate(specs):
         dv = diverged_at[r]
@@ -291,7 +390,7 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
             loss_gap=per["gap"][:, r].copy(), effective_momentum=eff[:, r].copy(),
             grad_height=F[:T, r].copy(), grad_slope=G[:T, r].copy(),
             mem_height=F[:T, r] + per["gap"][:, r], mem_slope=D[:T, r].copy(),
-            precond=PRE[:, r].copy() if k.adam[r] else None, diverged_at=dv, steps=T)
+            precond=PRE[:, r].copy() if adam[r] else None, diverged_at=dv, steps=T)
         if dv is not None:   # nothing computed at or after the divergence is meaningful
             for arr in (tr.grad, tr.direction, tr.grad_slope, tr.mem_slope):
                 arr[dv:] = np.nan
@@ -314,7 +413,7 @@ def _step_args(tr: Trajectory, t: int) -> dict[str, Any]:
     adamw = tr.form == "adamw"
     return dict(
         f=float(tr.f[t]), gap=float(tr.loss_gap[t]), g=tr.grad[t].copy(), d=tr.direction[t].copy(),
-        lr=spec.lr, lam=_lam(spec),
+        lr=spec.lr, lam=_lam(spec) if not (adamw and t == 0) else 0.0,   # (first step: λ = 0)
         P=tr.precond[t].copy() if adamw else None,
         wd=float(r.get("weight_decay", 0.0)) if adamw else 0.0,
         x=tr.x[t].copy() if adamw else None)

@@ -47,12 +47,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import model
 from .specs import OptimizerSpec
 
 __all__ = [
     "ACTIVATIONS", "DATASETS", "LIMITS", "DatasetInfo", "Dataset", "Limits", "ParamRange",
-    "RunRecord", "TrainConfig", "batch_indices", "build_mlp", "clamp_config", "estimate_seconds",
-    "make_dataset", "pick_device", "runs_to_dataframe", "train",
+    "RunRecord", "SWEEP_LIMITS", "StepTiming", "SweepConfig", "SweepLimits", "SweepResult",
+    "TrainConfig", "batch_indices", "build_mlp", "calibrate", "clamp_config", "clamp_sweep",
+    "estimate_seconds", "make_dataset", "pick_device", "runs_to_dataframe", "sweep",
+    "sweep_table", "train",
 ]
 
 
@@ -477,10 +480,13 @@ def estimate_seconds(dataset: Dataset, hidden: Sequence[int], specs: Sequence[Op
 def clamp_config(dataset: Dataset, hidden: Sequence[int], specs: Sequence[OptimizerSpec],
                  steps: int, batch_size: int | None = None, record_every: int | None = None,
                  boundary_every: int | None = None, grid: int = 60,
-                 limits: Limits = LIMITS) -> tuple[TrainConfig, list[str]]:
+                 limits: Limits = LIMITS, timing: "StepTiming | None" = None
+                 ) -> tuple[TrainConfig, list[str]]:
     """Bring a training request within ``limits``: returns the values to use and one
     human-readable notice per change (e.g. ``"steps reduced from 100000 to 2000 (the limit
-    keeps one training under 10 s)"``). Malformed values (not an integer, < 1, not an
+    keeps one training under 10 s)"``). The time of a step is ``timing`` (measured on this
+    machine by :func:`calibrate`) when given, else the static cost model of ``limits``
+    (:func:`estimate_seconds`). Malformed values (not an integer, < 1, not an
     ``OptimizerSpec``) raise ``ValueError`` naming the parameter instead."""
     notices: list[str] = []
     hid = list(_check_hidden(hidden))
@@ -528,6 +534,8 @@ def clamp_config(dataset: Dataset, hidden: Sequence[int], specs: Sequence[Optimi
         rec = max(1, math.ceil(n_steps / 100)) if auto_record else record_every
         be = None if boundary_every is None else max(boundary_every,
                                                      math.ceil(n_steps / limits.max_snapshots))
+        if timing is not None:
+            return rec, be, timing.seconds(n_steps, rec, be)
         return rec, be, estimate_seconds(dataset, hid, specs, n_steps, batch_size, rec, be,
                                          grid, limits)
 
@@ -595,11 +603,13 @@ class RunRecord:
     confusion: np.ndarray | None = None
     misclassified: np.ndarray | None = None
     test_pred: np.ndarray | None = None      # the final model's predicted class per test point
+    final_params: dict[str, np.ndarray] | None = None   # the last weights ({layer name: array})
     final_loss: float = float("nan")
     final_train_acc: float = float("nan")
     final_test_acc: float = float("nan")
     finished: bool = False
     stopped_early: bool = False
+    time_limited: bool = False       # stopped by the clock (the time limit), not by the user
     seconds: float = 0.0
     device: str = "cpu"
     notices: list[str] = field(default_factory=list)
@@ -686,88 +696,690 @@ def batch_indices(n_train: int, batch_size: int, seed: int) -> Any:
             yield perm[k * batch_size:(k + 1) * batch_size]
 
 
-def _forward_fn(model: torch.nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The Sequential's forward without the per-module call overhead (same operations)."""
-    layers = list(model)
-    lins = [(m.weight, m.bias) for m in layers if isinstance(m, torch.nn.Linear)]
-    act_mod = layers[1] if len(layers) > 1 else None
-    act = {torch.nn.Tanh: torch.tanh, torch.nn.ReLU: torch.relu,
-           torch.nn.GELU: F.gelu}.get(type(act_mod)) if act_mod is not None else None
-    if act_mod is not None and act is None:     # pragma: no cover - not built by build_mlp
-        return model
-    last = len(lins) - 1
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        for i, (w, b) in enumerate(lins):
-            x = F.linear(x, w, b)
-            if i < last:
-                x = act(x)
-        return x
-
-    return forward
+# ============================================================================= the batched program
+def _activation_fns(activation: str) -> tuple[Callable, Callable]:
+    """(forward, backward) of an activation; ``backward(dh, z, a)`` with z the pre-activation
+    and a the activation: the same aten kernels autograd uses for ``nn.Tanh``/``ReLU``/``GELU``."""
+    if activation == "tanh":
+        return torch.tanh, lambda dh, z, a: torch.ops.aten.tanh_backward(dh, a)
+    if activation == "relu":
+        return torch.relu, lambda dh, z, a: torch.ops.aten.threshold_backward(dh, a, 0)
+    return F.gelu, lambda dh, z, a: torch.ops.aten.gelu_backward(dh, z)
 
 
-_FLAT_PARAMS = True     # give split-independent optimizers one flat parameter (see _Run)
+class _Stack:
+    r"""R MLPs of one shape as one program: the parameters of run r are row r of ``theta``
+    (R, N), in ``build_mlp``'s order (``0.weight``, ``0.bias``, ``2.weight``, ...), and every
+    layer is a view ``W (R, out, in)``, ``b (R, out)`` of it. Activations are feature-major
+    ``(R, features, rows)`` (the softmax over classes then runs over contiguous rows). The
+    gradients are written by a hand-written backward pass (the chain rule of
+    :math:`z_l = W_l h_{l-1} + b_l`, :math:`h_l = \sigma(z_l)` and the mean cross-entropy, with
+    autograd's own activation-derivative kernels) into ``grad`` (R, N), with the same views:
+    no autograd graph, and runs never mix (every product is batched over r, every reduction is
+    within a run), so a diverging run cannot touch another's numbers."""
 
-
-class _Run:
-    """Mutable per-run state inside :func:`train`.
-
-    Gradients: every parameter's ``.grad`` is a view into one flat buffer ``grad_flat`` (zeroed
-    once per step; backward accumulates into the views in place), so the gradient norm is one
-    kernel. Optimizers whose update does not depend on the tensor split (a model-wide β:
-    ``beta_scope="global"``, and the element-wise torch optimizers) are given ONE flat
-    parameter whose storage the layers' weights view: the same algorithm (sums over all
-    parameters are sums over the flat vector) with a fraction of the per-tensor Python work.
-    Per-tensor β (AM-AdamW, adamw by default) keeps the real tensors, one β per tensor.
-    """
-
-    def __init__(self, spec: OptimizerSpec, model: torch.nn.Sequential, steps: int) -> None:
-        self.spec = spec
-        self.model = model
-        self.forward = _forward_fn(model)
-        params = list(model.parameters())
-        self.names = [n for n, _ in model.named_parameters()]
-        sizes = [p.numel() for p in params]
-        self.grad_flat = torch.zeros(sum(sizes), dtype=params[0].dtype, device=params[0].device)
-        r = spec.resolved()
-        self.flat = _FLAT_PARAMS and ((not spec.entry.reports_beta)
-                                      or r.get("beta_scope") == "global")
-        if self.flat:
-            flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-            off = 0
-            for p, n in zip(params, sizes):
-                p.data = flat.data[off:off + n].view_as(p)
-                off += n
-            flat.grad = self.grad_flat
-            self.opt = spec.make([flat])
-        else:
-            self.opt = spec.make(params)
+    def __init__(self, sizes: Sequence[int], activation: str, theta: torch.Tensor) -> None:
+        self.theta = theta
+        self.grad = torch.zeros_like(theta)
+        self.R = theta.shape[0]
+        self.act, self.act_bwd = _activation_fns(activation)
+        self.layers: list[tuple[torch.Tensor, ...]] = []
+        self.names: list[str] = []
+        self.bounds: list[tuple[int, int]] = []        # each tensor's columns in theta
+        self.shapes: list[tuple[int, ...]] = []
         off = 0
-        for p, n in zip(params, sizes):
-            p.grad = self.grad_flat[off:off + n].view_as(p)
-            off += n
-        self.reports = spec.entry.reports_beta
-        self.active = True
-        self.diverged_at: int | None = None
-        self.seconds = 0.0
-        # pending device tensors since the last sync
-        self.p_loss: list[torch.Tensor] = []
-        self.p_gn: list[torch.Tensor] = []
-        self.p_beta: list[torch.Tensor] = []
-        self.p_mbeta: list[torch.Tensor] = []
-        self.p_eff: list[torch.Tensor] = []
-        self.p_tr: list[torch.Tensor] = []
-        self.p_te: list[torch.Tensor] = []
-        self.p_bnd: list[tuple[int, torch.Tensor]] = []
-        # host buffers (β's allocated at the first sync, when the stat shapes are known)
-        nan = lambda: np.full(steps, np.nan)  # noqa: E731
-        self.loss, self.gn, self.tr, self.te = nan(), nan(), nan(), nan()
-        self.beta = self.mbeta = self.eff = None
-        self.boundaries: list[tuple[int, np.ndarray]] = []
-        if not self.reports:        # torch.optim classes: the spec's constant β
-            b = spec.fixed_beta
-            self.beta, self.mbeta, self.eff = np.full(steps, b), nan(), np.full(steps, b)
+        for i in range(len(sizes) - 1):
+            n_out, n_in = sizes[i + 1], sizes[i]
+            w = (off, off + n_out * n_in)
+            b = (w[1], w[1] + n_out)
+            off = b[1]
+            self.layers.append((theta[:, w[0]:w[1]].view(-1, n_out, n_in), theta[:, b[0]:b[1]],
+                                self.grad[:, w[0]:w[1]].view(-1, n_out, n_in),
+                                self.grad[:, b[0]:b[1]]))
+            self.names += [f"{2 * i}.weight", f"{2 * i}.bias"]
+            self.bounds += [w, b]
+            self.shapes += [(n_out, n_in), (n_out,)]
+        self.n_params = off
+        seg = torch.cat([torch.full((e - s,), k, dtype=torch.long)
+                         for k, (s, e) in enumerate(self.bounds)])
+        self.seg = seg.to(theta.device)
+        # (N, n_tensors): column k averages tensor k (per-tensor means by one matmul)
+        mean = torch.zeros(off, len(self.bounds), dtype=theta.dtype)
+        for k, (s, e) in enumerate(self.bounds):
+            mean[s:e, k] = 1.0 / (e - s)
+        self.seg_mean = mean.to(theta.device)
+
+    def tensors(self, a: torch.Tensor) -> list[torch.Tensor]:
+        """Per-tensor column views ``(rows, n_k)`` of a ``(rows, N)`` tensor."""
+        return [a[:, s:e] for s, e in self.bounds]
+
+    def forward(self, XT: torch.Tensor, cache: list | None = None) -> torch.Tensor:
+        """Logits ``(R, C, rows)`` of every run; ``XT`` is ``(in, rows)`` shared by every run,
+        or ``(R, in, rows)``. ``cache`` collects ``(input, z, a)`` per hidden layer."""
+        h = XT
+        last = len(self.layers) - 1
+        for i, (W, b, _, _) in enumerate(self.layers):
+            if h.dim() == 2:       # one input for all runs: one matmul over the stacked rows
+                R, n_out, n_in = W.shape
+                z = torch.addmm(b.reshape(R * n_out, 1), W.reshape(R * n_out, n_in),
+                                h).view(R, n_out, -1)
+            else:
+                z = torch.baddbmm(b.unsqueeze(2), W, h)
+            if i == last:
+                return z
+            a = self.act(z)
+            if cache is not None:
+                cache.append((h, z, a))
+            h = a
+        raise AssertionError("unreachable")    # pragma: no cover
+
+    def loss_and_grad(self, XT: torch.Tensor, OH: torch.Tensor) -> tuple[torch.Tensor,
+                                                                         torch.Tensor]:
+        """Per-run mean cross-entropy ``(R,)`` and the logits; the gradients into ``grad``.
+        ``OH``: one-hot labels ``(C, rows)`` (shared) or ``(R, C, rows)``."""
+        cache: list = []
+        z = self.forward(XT, cache)
+        rows = z.shape[2]
+        ls = torch.log_softmax(z, 1)
+        loss = (ls * OH).sum((1, 2)).div_(-rows)
+        dz = ls.exp_().sub_(OH).mul_(1.0 / rows)          # (softmax − onehot)/rows
+        for i in range(len(self.layers) - 1, -1, -1):
+            W, _, gW, gb = self.layers[i]
+            h = cache[i - 1][2] if i > 0 else XT
+            if h.dim() == 2:
+                R, n_out, n_in = W.shape
+                gW.copy_(torch.mm(dz.reshape(R * n_out, -1), h.T).view(R, n_out, n_in))
+            else:
+                gW.copy_(torch.bmm(dz, h.transpose(1, 2)))
+            torch.sum(dz, 2, out=gb) if gb.is_contiguous() else gb.copy_(dz.sum(2))
+            if i > 0:
+                _, zp, ap = cache[i - 1]
+                dz = self.act_bwd(torch.bmm(W.transpose(1, 2), dz), zp, ap)
+        return loss, z
+
+
+_SGD_RULE, _TORCH_SGD_RULE, _ADAMW_RULE = "am_sgd", "torch_sgd", "adamw"
+
+
+def _rule(spec: OptimizerSpec) -> tuple[str, str]:
+    """(update rule, β scope) of a spec: which batched update applies."""
+    r = spec.resolved()
+    if spec.name == "torch_sgd":
+        return _TORCH_SGD_RULE, "global"
+    if spec.entry.family == "adamw":
+        return _ADAMW_RULE, r.get("beta_scope", "tensor")
+    return _SGD_RULE, r["beta_scope"]
+
+
+def _check_batchable(spec: OptimizerSpec) -> None:
+    r = spec.resolved()
+    if r.get("maximize"):
+        raise ValueError(f"Invalid maximize for {spec.name}: train() minimises the loss")
+    if r.get("loss_gap", "taylor") != "taylor":
+        raise ValueError(f"Invalid loss_gap for {spec.name}: {r['loss_gap']!r} (train() uses "
+                         "mini-batch-safe 'taylor' gaps; 'exact' needs a closure per run)")
+
+
+class _Group:
+    r"""The runs ``sl`` (a slice of the run dimension) that share an update rule and β scope,
+    with their hyper-parameters as columns (one row per run) and their optimizer state.
+
+    Every formula comes from :mod:`adamem_core.model`, the functions ``AMSGD``/``AMAdamW`` call,
+    here with a leading run dimension (inner products over ``dim=1`` of ``(runs, N)`` tensors,
+    or of each tensor's columns for per-tensor β); the steps follow ``AMSGD.step`` /
+    ``AMAdamW.step`` / ``torch.optim.SGD``/``AdamW`` operation by operation, with per-run
+    learning rates, λ, β_max, fixed βs, weight decays, β₂ and ε. ``torch_adamw`` is AMAdamW with
+    a fixed β₁ and λ = 0, which is exactly AdamW (DESIGN §1)."""
+
+    def __init__(self, rule: str, scope: str, sl: slice, specs: Sequence[OptimizerSpec],
+                 stack: _Stack) -> None:
+        self.rule, self.scope, self.sl, self.specs, self.stack = rule, scope, sl, specs, stack
+        dev, dt = stack.theta.device, stack.theta.dtype
+        res = [s.resolved() for s in specs]
+        n = len(specs)
+
+        def col(vals: list[float], dtype=torch.float64) -> torch.Tensor:
+            return torch.tensor(vals, dtype=dtype, device=dev)
+
+        def scalar_or_col(vals: list[float]) -> float | torch.Tensor:
+            return float(vals[0]) if all(v == vals[0] for v in vals) else col(vals)[:, None]
+
+        lr = [s.lr for s in specs]
+        self.lr = col(lr)
+        self.neg_lr = col([-v for v in lr], dt)[:, None]
+        wd = [float(r.get("weight_decay", 0.0)) for r in res]
+        self.wd = scalar_or_col(wd)
+        self.any_wd = any(w != 0 for w in wd)
+        fixed = [s.fixed_beta for s in specs]
+        if rule == _TORCH_SGD_RULE:
+            self.momentum = col(fixed, dt)[:, None]
+            self.reports = np.zeros(n, bool)
+        else:
+            self.reports = np.array([s.entry.reports_beta for s in specs])
+        self.fixed_mask = col([f is not None for f in fixed], torch.bool)
+        self.fixed = col([0.0 if f is None else f for f in fixed])
+        self.any_fixed = any(f is not None for f in fixed)
+        self.lam = col([float(r.get("lam", 0.0)) for r in res])
+        self.lam_list = [float(r.get("lam", 0.0)) for r in res]
+        if rule == _SGD_RULE:
+            self.bmax = col([float(r["beta_max"]) for r in res])
+            self.nesterov = col([s.name == "nesterov" for s in specs], torch.bool)[:, None]
+            self.any_nesterov = any(s.name == "nesterov" for s in specs)
+        elif rule == _ADAMW_RULE:
+            b1 = [float(r["beta1"]) if f is not None else float(r["betas"][0])
+                  for r, f in zip(res, fixed)]
+            self.bmax = col(b1)
+            self.beta2 = scalar_or_col([float(r["betas"][1]) for r in res])
+            self.eps = scalar_or_col([float(r["eps"]) for r in res])
+            self.lam0 = col([v == 0 for v in self.lam_list], torch.bool)
+            self.all_lam0 = all(v == 0 for v in self.lam_list)
+            self.mixed_lam0 = any(v == 0 for v in self.lam_list) and not self.all_lam0
+            self.wd_parts = (float(wd[0]) if all(w == wd[0] for w in wd)
+                             else col(wd, torch.float64 if dt == torch.float64 else
+                                      torch.float32))
+            self.decay = col([1 - a * b for a, b in zip(lr, wd)], dt)[:, None]
+            self.lr_acc = col(lr, torch.float64 if dt == torch.float64 else torch.float32)
+            self.lam_p = scalar_or_col(self.lam_list)
+            if isinstance(self.lam_p, torch.Tensor):
+                self.lam_p = self.lam_p.to(dt)
+            L = len(stack.bounds)
+            self.prod = torch.ones(n, L, dtype=torch.float64, device=dev)
+            self.v = torch.zeros(n, stack.n_params, dtype=dt, device=dev)
+        self.d: torch.Tensor | None = None
+        self.t = 0
+        self.per_tensor = rule != _TORCH_SGD_RULE and scope == "tensor"
+
+    def _expand(self, a: torch.Tensor) -> torch.Tensor:
+        """Per-run (n,) or per-run-per-tensor (n, L) values over the N columns."""
+        return a[:, None] if a.dim() == 1 else a.index_select(1, self.stack.seg)
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One update of the group's runs; returns (β used, model's β, effective momentum),
+        (n,) for a global β and (n, L) per tensor."""
+        p = self.stack.theta[self.sl]
+        g = self.stack.grad[self.sl]
+        if self.rule != _ADAMW_RULE and self.any_wd:        # L2 in the gradient, as torch SGD
+            g = g + (self.wd if isinstance(self.wd, float) else self.wd.to(g.dtype)) * p
+        self.t += 1
+        if self.rule == _TORCH_SGD_RULE:
+            if self.d is None:
+                self.d = g.clone()
+            else:
+                self.d.mul_(self.momentum).add_(g)
+            p.add_(self.d * self.neg_lr)
+            b = self.fixed.to(torch.float64)
+            return b, torch.full_like(b, math.nan), b
+        if self.rule == _SGD_RULE:
+            return self._am_sgd(p, g)
+        return self._adamw(p, g)
+
+    def _am_sgd(self, p: torch.Tensor, g: torch.Tensor):
+        if self.d is None:                                   # d_0 = g_0
+            self.d = g.clone()
+        d = self.d
+        if self.per_tensor:
+            sums = [model.sgd_sums(gk, dk, 1) for gk, dk in zip(self.stack.tensors(g),
+                                                                 self.stack.tensors(d))]
+            gg, gd, dd = (torch.stack([s[k] for s in sums], 1).to(torch.float64)
+                          for k in range(3))
+            lr, lam, bmax = self.lr[:, None], self.lam[:, None], self.bmax[:, None]
+        else:
+            gg, gd, dd = (v.to(torch.float64) for v in model.sgd_sums(g, d, 1))
+            lr, lam, bmax = self.lr, self.lam, self.bmax
+        terms = model.beta_sgd(gg, gd, dd, lr, lam, bmax)
+        beta = terms.beta
+        if self.any_fixed:
+            fm = self.fixed_mask if beta.dim() == 1 else self.fixed_mask[:, None]
+            fx = self.fixed if beta.dim() == 1 else self.fixed[:, None]
+            beta = torch.where(fm, fx, beta)
+        b = self._expand(model.direction_coefficients(beta, lam)[1].to(d.dtype))
+        d.lerp_(g, b)                                        # d ← a d + b g  (a = 1 − b)
+        step = d
+        if self.any_nesterov:
+            step = torch.where(self.nesterov, d.lerp(g, b), d)
+        p.add_(step * self.neg_lr)
+        return beta, terms.beta, model.effective_momentum(beta, lam)
+
+    def _adamw(self, p: torch.Tensor, g: torch.Tensor):
+        """``AMAdamW.step`` (and AdamW's) with a run dimension: the taylor gap along the step
+        actually taken (:func:`model.taylor_gap` with the previous step's η, P and decoupled
+        decay), AdamW's first step (β₁max, no λ: :func:`model.first_step_beta`/``_lam``), the
+        closed form per tensor or over the run (:func:`model.combine`,
+        :func:`model.beta_from_sums`), then d ← d + z(g − d), x ← (1 − ημ)x − ηP⁻¹d."""
+        st = self.stack
+        first = self.d is None                  # every run's memory is still AdamW's m_0 = 0
+        if first:
+            self.d = torch.zeros_like(g)
+        d, v = self.d, self.v
+        n, L = d.shape[0], len(st.bounds)
+        if first:                               # d_0 = 0: no memory plane above ℓ_g
+            gaps = torch.zeros(n, L, dtype=torch.float64, device=d.device)
+        else:                                   # before v moves: P' is the previous P
+            P_prev = model.precondition(v, self._expand(self.prev_s), self._expand(self.prev_e))
+            gaps = torch.stack([model.taylor_gap(gk, dk, self.lr_acc, Pk, self.wd_parts, xk, 1)
+                                for gk, dk, Pk, xk in zip(st.tensors(g), st.tensors(d),
+                                                          st.tensors(P_prev), st.tensors(p))],
+                               1).to(torch.float64)
+        if isinstance(self.beta2, float):
+            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+        else:
+            b2 = self.beta2.to(v.dtype)
+            v.mul_(b2).addcmul_(g * (1 - b2), g)
+        bc1 = model.bias_correction1(self.bmax[:, None], self.prod)      # (n, L)
+        s_, e_ = model.precond_scalars(float(self.t), self.beta2, self.eps, bc1)
+        P = model.precondition(v, self._expand(s_), self._expand(e_))
+        lam = model.first_step_lam(self.lam_p, first)
+        parts = [model.adamw_parts(gk, dk, Pk, lam, self.wd_parts, xk, 1, with_gap=False)
+                 for gk, dk, Pk, xk in zip(st.tensors(g), st.tensors(d), st.tensors(P),
+                                           st.tensors(p))]
+        a, c = (torch.stack([pt[k] for pt in parts], 1).to(torch.float64) for k in (1, 2))
+        if self.per_tensor:
+            terms = model.combine([(None, a, c)], [self.lr[:, None]], [self.lr[:, None]], gaps,
+                                  self.bmax[:, None])
+            beta = terms.beta
+        else:
+            if first:   # every ω is 0 (model.sum_weights): no tensor has a say yet
+                zero = torch.zeros(n, dtype=torch.float64, device=d.device)
+                terms = model.beta_from_sums(gaps.sum(1), zero, zero, 0.0, self.bmax)
+            else:       # one η per run: ω_i = η, normalised weights 1
+                terms = model.beta_from_sums(gaps.sum(1), a.sum(1), c.sum(1), self.lr,
+                                             self.bmax)
+            beta = terms.beta[:, None].expand(-1, L)
+        if self.any_fixed:
+            beta = torch.where(self.fixed_mask[:, None], self.fixed[:, None], beta)
+        if first:                               # AdamW's first step: β₁max and no λ
+            beta = model.first_step_beta(beta, self.bmax[:, None], True).expand(-1, L)
+        if self.all_lam0 or first:              # AdamW's lerp weight 1 − β
+            z = self._expand((1.0 - beta).to(d.dtype))
+            eff = beta
+        else:
+            z = model.adamw_direction_weight(self._expand(beta.to(d.dtype)), lam, P)
+            eff = 1.0 - (z @ st.seg_mean).to(torch.float64)              # per-tensor mean
+            if self.mixed_lam0:                              # λ = 0 runs: as AMAdamW does
+                lam0 = self.lam0[:, None]
+                z = torch.where(lam0, self._expand((1.0 - beta).to(d.dtype)), z)
+                eff = torch.where(lam0, beta, eff)
+        d.lerp_(g, z)
+        if self.any_wd:
+            p.mul_(self.decay)
+        p.add_((d / P) * self.neg_lr)
+        self.prod = self.prod * beta
+        self.prev_s, self.prev_e = s_, e_
+        if not self.per_tensor:
+            return beta[:, 0], terms.beta, eff.mean(1)
+        return beta, terms.beta, eff
+
+
+def _one_hot_rows(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    return F.one_hot(y, n_classes).to(dtype)
+
+
+class _Program:
+    """Everything one batched training needs: the stacked networks, the optimizer groups (runs
+    reordered so each group is a contiguous slice; ``order[j]`` is the run at position j), the
+    data on the device and the mini-batch streams (one per seed, drawn ``chunk`` steps at a
+    time so that on CUDA the indices travel in one asynchronous copy, not one per step)."""
+
+    def __init__(self, dataset: "Dataset", hidden: Sequence[int], activation: str,
+                 runs: Sequence[tuple[OptimizerSpec, int]], batch_size: int | None,
+                 dev: torch.device, dtype: torch.dtype, grid_pts: np.ndarray | None,
+                 chunk: int = 50) -> None:
+        for s, _ in runs:
+            _check_batchable(s)
+        self.dev, self.dt = dev, dtype
+        sizes = (dataset.n_features, *hidden, dataset.n_classes)
+        keys = [_rule(s) for s, _ in runs]
+        first: dict[tuple[str, str], int] = {}
+        for k in keys:
+            first.setdefault(k, len(first))
+        self.order = sorted(range(len(runs)), key=lambda i: (first[keys[i]], i))
+        init = {}
+        for sd in sorted({sd for _, sd in runs}):
+            m = build_mlp(dataset.n_features, hidden, dataset.n_classes, activation, sd)
+            init[sd] = torch.cat([p.detach().reshape(-1) for p in m.parameters()])
+        theta = torch.stack([init[runs[i][1]] for i in self.order]).to(device=dev, dtype=dtype)
+        self.stack = _Stack(sizes, activation, theta)
+        self.groups: list[_Group] = []
+        j = 0
+        while j < len(self.order):
+            k = keys[self.order[j]]
+            e = j
+            while e < len(self.order) and keys[self.order[e]] == k:
+                e += 1
+            self.groups.append(_Group(k[0], k[1], slice(j, e),
+                                      [runs[i][0] for i in self.order[j:e]], self.stack))
+            j = e
+        C = dataset.n_classes
+        self.C = C
+        self.Xtr = torch.tensor(np.array(dataset.X_train), device=dev, dtype=dtype)
+        self.ytr = torch.tensor(np.array(dataset.y_train), device=dev)
+        self.Xte_T = torch.tensor(np.array(dataset.X_test), device=dev, dtype=dtype).T.contiguous()
+        self.yte = torch.tensor(np.array(dataset.y_test), device=dev)
+        self.Xtr_T = self.Xtr.T.contiguous()
+        self.OH_rows = _one_hot_rows(self.ytr, C, dtype)
+        self.OH_T = self.OH_rows.T.contiguous()
+        self.grid_T = None if grid_pts is None else torch.as_tensor(
+            np.asarray(grid_pts), device=dev, dtype=dtype).T.contiguous()
+        self.full = batch_size is None
+        self.chunk = chunk
+        if not self.full:
+            seeds = sorted({sd for _, sd in runs})
+            self.streams = [batch_indices(dataset.n_train, batch_size, sd) for sd in seeds]
+            self.shared = len(seeds) == 1
+            pos = {sd: i for i, sd in enumerate(seeds)}
+            self.seed_pos = torch.tensor([pos[runs[i][1]] for i in self.order], device=dev)
+            self._batches: torch.Tensor | None = None
+            self._b0 = 0
+
+    def _batch(self, t: int) -> torch.Tensor:
+        """(seeds, batch) indices of step t (steps are taken in order)."""
+        if self._batches is None or t - self._b0 >= self._batches.shape[0]:
+            host = torch.stack([torch.stack([next(s) for s in self.streams])
+                                for _ in range(self.chunk)])
+            if self.dev.type == "cuda":
+                host = host.pin_memory()
+            self._batches = host.to(self.dev, non_blocking=True)
+            self._b0 = t
+        return self._batches[t - self._b0]
+
+    def loss_and_grad(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.full:
+            return self.stack.loss_and_grad(self.Xtr_T, self.OH_T)
+        idx = self._batch(t)
+        if self.shared:
+            i = idx[0]
+            return self.stack.loss_and_grad(self.Xtr[i].T, self.OH_rows[i].T)
+        i = idx.index_select(0, self.seed_pos)                       # (R, batch)
+        return self.stack.loss_and_grad(self.Xtr[i].transpose(1, 2),
+                                        self.OH_rows[i].transpose(1, 2))
+
+    def update(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        return [g.step() for g in self.groups]
+
+    @torch.no_grad()
+    def correct(self, z_train: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Correct predictions per run on the training set (from this step's logits when full
+        batch) and on the test set."""
+        if z_train is None:
+            z_train = self.stack.forward(self.Xtr_T)
+        tr = (z_train.argmax(1) == self.ytr).sum(1)
+        te = (self.stack.forward(self.Xte_T).argmax(1) == self.yte).sum(1)
+        return tr, te
+
+    @torch.no_grad()
+    def snapshot(self) -> torch.Tensor:
+        """P(class 1) ``(R, G)`` for two classes, else the probabilities ``(R, G, C)``."""
+        probs = torch.softmax(self.stack.forward(self.grid_T), 1)
+        return probs[:, 1] if self.C == 2 else probs.transpose(1, 2)
+
+    @torch.no_grad()
+    def final(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(full training loss, training accuracy, test predictions) per run."""
+        z = self.stack.forward(self.Xtr_T)
+        loss = (torch.log_softmax(z, 1) * self.OH_T).sum((1, 2)).div_(-z.shape[2])
+        acc = (z.argmax(1) == self.ytr).to(torch.float64).mean(1)
+        return loss, acc, self.stack.forward(self.Xte_T).argmax(1)
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Seconds measured on this machine for one batched configuration (:func:`calibrate`):
+    one training step of all runs, one accuracy evaluation, one boundary snapshot."""
+
+    step_s: float
+    eval_s: float
+    snapshot_s: float = 0.0
+
+    def seconds(self, steps: int, record_every: int, boundary_every: int | None) -> float:
+        evals = steps / record_every + 2                 # + the last step and the final model
+        snaps = 0.0 if not boundary_every else steps / boundary_every + 1
+        return float(steps * self.step_s + evals * self.eval_s + snaps * self.snapshot_s)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def calibrate(dataset: "Dataset", hidden: Sequence[int], activation: str,
+              specs: Sequence[OptimizerSpec], batch_size: int | None = None,
+              device: str | torch.device = "auto", seeds: Sequence[int] = (0,),
+              grid: int | None = None, steps: int = 3,
+              num_threads: int | None = 1, lrs: Sequence[float] | None = None) -> StepTiming:
+    """Time the real batched program of ``specs`` × ``seeds`` (× ``lrs`` for a sweep, as
+    :meth:`SweepConfig.runs` orders them) on this machine (one warm-up
+    step, then the median of ``steps`` steps; one evaluation; one snapshot on a ``grid``² grid
+    for 2-D data): the estimate :func:`clamp_config` extrapolates, so that the limits hold on
+    the machine the app runs on, whatever its speed and load. Costs a few training steps."""
+    if lrs is None:
+        runs = [(s, int(sd)) for sd in seeds for s in specs]
+    else:
+        runs = [(s.replace(lr=lr), int(sd)) for s in specs for lr in _check_lrs(lrs)
+                for sd in seeds]
+    return _calibrate_runs(dataset, _check_hidden(hidden), activation, runs, batch_size,
+                           pick_device(device), grid, steps, num_threads)
+
+
+def _calibrate_runs(dataset, hidden, activation, runs, batch_size, dev, grid, steps=3,
+                    num_threads=None) -> StepTiming:
+    prev = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(_check_int("num_threads", num_threads, 1))
+    try:
+        pts = dataset.grid(grid)[2] if (grid and dataset.is_2d) else None
+        bs = None if batch_size is None or batch_size >= dataset.n_train else batch_size
+        prog = _Program(dataset, hidden, activation, runs, bs, dev, torch.float32, pts)
+        perf = time.perf_counter
+        times = []
+        for t in range(steps + 1):
+            _sync(dev)
+            t0 = perf()
+            prog.loss_and_grad(t)
+            prog.update()
+            _sync(dev)
+            times.append(perf() - t0)
+        t0 = perf()
+        prog.correct(None)
+        _sync(dev)
+        ev = perf() - t0
+        sn = 0.0
+        if pts is not None:
+            t0 = perf()
+            prog.snapshot()
+            _sync(dev)
+            sn = perf() - t0
+        return StepTiming(float(np.median(times[1:])), ev, sn)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
+                runs: Sequence[tuple[OptimizerSpec, int]], T: int, batch_size: int | None,
+                dev: torch.device, rec_every: int, bnd_every: int | None, grid: int,
+                callback, callback_every: int, should_stop, diverge_loss: float,
+                time_limit_s: float | None, dtype: torch.dtype, notices: list[str],
+                meta: dict[str, Any], start: float) -> list["RunRecord"]:
+    """The training loop of :func:`train` and :func:`sweep`: every run of ``runs`` (spec, seed)
+    as one batched program (see :class:`_Program`)."""
+    perf = time.perf_counter
+    grid_x = grid_y = pts = None
+    if dataset.is_2d and grid:
+        grid_x, grid_y, pts = dataset.grid(grid)
+    prog = _Program(dataset, hidden, activation, runs, batch_size, dev, dtype, pts)
+    R = len(runs)
+    order = prog.order
+    names = prog.stack.names
+    L = len(names)
+    K = min(callback_every if callback is not None else 50, 50)
+    deadline = None if time_limit_s is None else start + time_limit_s
+
+    # host arrays, one set per run (original order)
+    def nan(shape=(T,)):
+        return np.full(shape, np.nan)
+
+    loss, gn, tr, te = ([nan() for _ in range(R)] for _ in range(4))
+    beta, mbeta, eff = [], [], []
+    for i, (s, _) in enumerate(runs):
+        grp = next(g for g in prog.groups if g.sl.start <= order.index(i) < g.sl.stop)
+        if not s.entry.reports_beta:            # torch.optim classes: the spec's constant β
+            b = s.fixed_beta
+            beta.append(np.full(T, b)), mbeta.append(nan()), eff.append(np.full(T, b))
+        else:
+            shape = (T, L) if grp.per_tensor else (T,)
+            beta.append(nan(shape)), mbeta.append(nan(shape)), eff.append(nan(shape))
+    boundaries: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(R)]
+    diverged: list[int | None] = [None] * R
+
+    # device buffers of the current chunk (rows = steps since the last sync)
+    z_dt = prog.dt
+    b_loss = torch.full((K, R), math.nan, dtype=z_dt, device=dev)
+    b_gn = torch.full((K, R), math.nan, dtype=z_dt, device=dev)
+    b_tr = torch.zeros((K, R), dtype=torch.long, device=dev)
+    b_te = torch.zeros((K, R), dtype=torch.long, device=dev)
+    b_stats = [tuple(torch.zeros((K, g.sl.stop - g.sl.start) + ((L,) if g.per_tensor else ()),
+                                 dtype=torch.float64, device=dev) for _ in range(3))
+               for g in prog.groups]
+    pend_eval: list[tuple[int, int]] = []        # (step, row in b_tr/b_te)
+    pend_bnd: list[tuple[int, torch.Tensor]] = []
+    synced = 0
+    n_te, n_tr = dataset.n_test, dataset.n_train
+    shape_bnd = None if grid_x is None else (len(grid_y), len(grid_x))
+
+    def sync(upto: int) -> None:
+        nonlocal synced
+        n = upto - synced
+        if n <= 0:
+            return
+        hl = b_loss[:n].cpu().numpy().astype(np.float64)
+        hg = b_gn[:n].cpu().numpy().astype(np.float64)
+        htr = b_tr.cpu().numpy() if pend_eval else None
+        hte = b_te.cpu().numpy() if pend_eval else None
+        hst = [tuple(x[:n].cpu().numpy() for x in bs) for bs in b_stats]
+        hb = [(s, p.cpu().numpy()) for s, p in pend_bnd]
+        s2 = slice(synced, upto)
+        for j, i in enumerate(order):
+            if diverged[i] is not None:      # computed on, discarded (see train's docstring)
+                continue
+            loss[i][s2], gn[i][s2] = hl[:, j], hg[:, j]
+            for (s, row) in pend_eval:
+                tr[i][s], te[i][s] = htr[row, j] / n_tr, hte[row, j] / n_te
+            for s, p in hb:
+                boundaries[i].append((s, p[j].reshape(shape_bnd + p.shape[2:])))
+        for g, (bb, mb, ef) in zip(prog.groups, hst):
+            for m in range(g.sl.stop - g.sl.start):
+                i = order[g.sl.start + m]
+                if runs[i][0].entry.reports_beta and diverged[i] is None:
+                    beta[i][s2], mbeta[i][s2], eff[i][s2] = bb[:, m], mb[:, m], ef[:, m]
+        pend_eval.clear()
+        pend_bnd.clear()
+        for i in range(R):
+            bad = ~(np.abs(loss[i][s2]) <= diverge_loss)     # NaN-safe, catches ±inf
+            if diverged[i] is None and bad.any():
+                k = synced + int(np.argmax(bad))
+                diverged[i] = k
+                for a in (loss[i], gn[i], beta[i], mbeta[i], eff[i]):
+                    a[k + 1:] = np.nan
+                tr[i][k:] = np.nan
+                te[i][k:] = np.nan
+                boundaries[i] = [(s, p) for s, p in boundaries[i] if s < k]
+        synced = upto
+
+    def records(done: int, finished: bool, stopped: bool, timed_out: bool) -> list[RunRecord]:
+        out = []
+        cut = (lambda a: a[:done].copy()) if finished else (lambda a: a[:done])
+        for i, (s, sd) in enumerate(runs):
+            out.append(RunRecord(
+                spec=s, label=s.label, layer_names=list(names), loss=cut(loss[i]),
+                train_acc=cut(tr[i]), test_acc=cut(te[i]), grad_norm=cut(gn[i]),
+                beta=cut(beta[i]), model_beta=cut(mbeta[i]), effective_momentum=cut(eff[i]),
+                planned_steps=T, diverged_at=diverged[i], boundaries=list(boundaries[i]),
+                grid_x=grid_x, grid_y=grid_y, finished=finished, stopped_early=stopped,
+                time_limited=timed_out, seconds=perf() - start, device=str(dev),
+                notices=list(notices), meta={**meta, "seed": sd}))
+        return out
+
+    done = 0
+    stopped = timed_out = False
+    for t in range(T):
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        if deadline is not None and perf() >= deadline:
+            stopped = timed_out = True
+            break
+        k = t - synced
+        if pts is not None and bnd_every is not None and t % bnd_every == 0:
+            pend_bnd.append((t, prog.snapshot()))
+        lo, z = prog.loss_and_grad(t)
+        b_loss[k] = lo
+        b_gn[k] = torch.linalg.vector_norm(prog.stack.grad, dim=1)
+        if t % rec_every == 0 or t == T - 1:
+            c_tr, c_te = prog.correct(z if prog.full else None)
+            b_tr[len(pend_eval)] = c_tr
+            b_te[len(pend_eval)] = c_te
+            pend_eval.append((t, len(pend_eval)))
+        for (bb, mb, ef), (x, y, w) in zip(b_stats, prog.update()):
+            bb[k], mb[k], ef[k] = x, y, w
+        done = t + 1
+        cb_now = callback is not None and done % callback_every == 0
+        if done - synced >= K or cb_now:
+            sync(done)
+            if cb_now and done < T:
+                callback(done, records(done, False, False, False))
+    sync(done)
+    if timed_out:
+        notices.append(f"stopped at the {time_limit_s:g} s time limit after {done} of {T} "
+                       "steps: the results are partial (what was done until then)")
+
+    final = records(done, True, stopped, timed_out)
+    fl, fa, fp = prog.final()
+    fl, fa, fp = fl.cpu().numpy(), fa.cpu().numpy(), fp.cpu().numpy()
+    snap = prog.snapshot().cpu().numpy() if pts is not None else None
+    theta = prog.stack.theta.cpu().numpy()
+    y = np.asarray(dataset.y_test)
+    C = dataset.n_classes
+    for j, i in enumerate(order):
+        rec = final[i]
+        rec.final_params = {n: theta[j, a:b].reshape(shp).copy() for n, (a, b), shp in
+                            zip(names, prog.stack.bounds, prog.stack.shapes)}
+        if diverged[i] is not None:
+            continue
+        if not abs(fl[j]) <= diverge_loss:           # diverged at the very last update
+            rec.diverged_at = diverged[i] = done
+            continue
+        rec.final_loss, rec.final_train_acc = float(fl[j]), float(fa[j])
+        pred = fp[j]
+        rec.final_test_acc = float((pred == y).mean())
+        rec.confusion = np.bincount(y * C + pred, minlength=C * C).reshape(C, C)
+        rec.misclassified = np.flatnonzero(pred != y)[:16]
+        rec.test_pred = pred
+        if snap is not None and (not rec.boundaries or rec.boundaries[-1][0] != done):
+            rec.boundaries.append((done, snap[j].reshape(shape_bnd + snap.shape[2:])))
+    secs = perf() - start
+    for rec in final:
+        rec.seconds = secs
+    if callback is not None:
+        callback(done, final)
+    return final
+
+
+# ============================================================================= training API
+def _check_dtype(dtype: Any) -> torch.dtype:
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"Invalid dtype: {dtype!r} (must be torch.float32 or torch.float64)")
+    return dtype
+
+
+def _time_limit(time_limit_s: Any, enforce_limits: bool, limits: Limits) -> float | None:
+    if isinstance(time_limit_s, str) and time_limit_s == "auto":
+        return limits.time_budget_s if enforce_limits else None
+    if time_limit_s is None:
+        return None
+    if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float)) \
+            or not time_limit_s > 0:
+        raise ValueError(f"Invalid time_limit_s: {time_limit_s!r} (must be a number > 0, None "
+                         "or 'auto')")
+    return float(time_limit_s)
 
 
 def train(dataset: Dataset, hidden: Sequence[int], activation: str,
@@ -777,22 +1389,26 @@ def train(dataset: Dataset, hidden: Sequence[int], activation: str,
           callback: Callable[[int, list[RunRecord]], Any] | None = None, callback_every: int = 10,
           should_stop: Callable[[], bool] | None = None,
           enforce_limits: bool = True, num_threads: int | None = 1,
-          diverge_loss: float | None = 1e4) -> list[RunRecord]:
+          diverge_loss: float | None = 1e4, time_limit_s: float | str | None = "auto",
+          timing: StepTiming | None = None, dtype: torch.dtype = torch.float32
+          ) -> list[RunRecord]:
     """Train one MLP per optimizer spec, all from the same seeded initial weights on the same
-    batches, interleaved step by step; returns one :class:`RunRecord` per spec (in order).
+    batches, as ONE batched program (see :class:`_Stack`, :class:`_Group`); returns one
+    :class:`RunRecord` per spec (in order).
 
     Args:
         dataset: from :func:`make_dataset`.
         hidden, activation: the MLP (:func:`build_mlp`), e.g. ``(32, 32)``, ``"tanh"``.
-        specs: the optimizers (:class:`~adamem_core.specs.OptimizerSpec`).
+        specs: the optimizers (:class:`~adamem_core.specs.OptimizerSpec`), any kind of the
+            registry (``loss_gap="exact"`` and ``maximize`` are refused: one closure per run
+            is not what a batched program does).
         steps: number of optimizer steps.
         batch_size: ``None`` full batch; else mini-batches from :func:`batch_indices`.
         seed: initial weights and the batch stream.
         device: ``"auto"`` | ``"cpu"`` | ``"cuda"`` (:func:`pick_device`).
         record_every: evaluate the train/test accuracies every this many steps (and at the
-            last step); ``None`` (default): about 100 evaluations, ``ceil(steps / 100)``. An
-            evaluation costs about a sixth of a training step. Loss, β and gradient norm are
-            recorded at every step.
+            last step); ``None`` (default): about 100 evaluations, ``ceil(steps / 100)``.
+            Loss, β and gradient norm are recorded at every step.
         boundary_every: 2-D datasets: decision-boundary snapshot every this many steps (plus the
             final model); ``None``: only the final one. ``grid``: points per axis.
         callback: ``callback(step, runs)`` every ``callback_every`` steps and at the end, with
@@ -800,23 +1416,35 @@ def train(dataset: Dataset, hidden: Sequence[int], activation: str,
             also ``runs[i].progress``). It may raise to abort (e.g. Streamlit's rerun).
         should_stop: polled before every step; when it returns True training stops and every
             record is truncated to the steps done (``stopped_early`` True).
-        enforce_limits: apply :func:`clamp_config` (default; notices in ``RunRecord.notices``).
-            ``False`` (library use) only validates.
-        diverge_loss: a run whose loss is non-finite or above this (default 1e4: a
-            cross-entropy no sane training comes near; the initial one is about ln(n_classes))
-            is marked diverged and stopped; ``None``: only non-finite losses.
-        num_threads: torch intra-op threads while training (restored afterwards; with torch's
-            OpenMP backend the setting is per calling thread, so concurrent Streamlit sessions do
-            not interfere). Default 1: these matmuls are too small to gain from threads, and on
-            a shared 2-core machine 2 OpenMP threads per process were measured 10-50× slower
-            than 1. ``None`` leaves torch's setting alone.
+        enforce_limits: apply :func:`clamp_config` (default; notices in ``RunRecord.notices``)
+            with the step time measured on this machine (``timing``, else :func:`calibrate`
+            runs a few steps first). ``False`` (library use) only validates.
+        time_limit_s: the clock: training stops when this many seconds have passed since the
+            call, keeping what is done (``stopped_early`` and ``time_limited`` True, a notice
+            says so). ``"auto"``: ``LIMITS.time_budget_s`` with ``enforce_limits``, else none.
+        diverge_loss: a run whose loss is non-finite or above this (default 1e4) is marked
+            diverged; ``None``: only non-finite losses.
+        num_threads: torch intra-op threads while training (restored afterwards). Default 1:
+            these matmuls are too small to gain from threads on a shared machine.
+        dtype: ``torch.float32`` (default) or ``torch.float64`` (tests).
+
+    Divergence: a run whose (pre-step) loss is non-finite or above ``diverge_loss`` is marked
+    ``diverged_at`` = that step; its arrays are NaN after that row (row ``diverged_at`` holds the
+    offending loss; its accuracies there are NaN). The batched program keeps computing it
+    (nothing it computes reaches another run: every operation is per run) and discards it.
     """
     if diverge_loss is not None and (isinstance(diverge_loss, bool) or not isinstance(
             diverge_loss, (int, float)) or not diverge_loss > 0):
         raise ValueError(f"Invalid diverge_loss: {diverge_loss!r} (must be a number > 0 or None)")
+    limit = _time_limit(time_limit_s, enforce_limits, LIMITS)
+    dtype = _check_dtype(dtype)
+    if timing is not None and not isinstance(timing, StepTiming):
+        raise ValueError(f"Invalid timing: {timing!r} (must be a StepTiming from calibrate)")
+    start = time.perf_counter()
     args = (dataset, hidden, activation, specs, steps, batch_size, seed, device, record_every,
             boundary_every, grid, callback, callback_every, should_stop, enforce_limits,
-            math.inf if diverge_loss is None else float(diverge_loss))
+            math.inf if diverge_loss is None else float(diverge_loss), limit, timing, dtype,
+            start)
     if num_threads is None:
         return _train(*args)
     num_threads = _check_int("num_threads", num_threads, 1)
@@ -830,184 +1458,284 @@ def train(dataset: Dataset, hidden: Sequence[int], activation: str,
 
 def _train(dataset, hidden, activation, specs, steps, batch_size, seed, device, record_every,
            boundary_every, grid, callback, callback_every, should_stop, enforce_limits,
-           diverge_loss):
+           diverge_loss, time_limit, timing, dtype, start):
     if not isinstance(dataset, Dataset):
         raise ValueError(f"Invalid dataset: {type(dataset).__name__} (must be a Dataset from "
                          "make_dataset)")
+    callback_every = _check_int("callback_every", callback_every, 1)
+    seed = _check_int("seed", seed, 0, 2**62)
+    dev = pick_device(device)
     if enforce_limits:
         cfg, notices = clamp_config(dataset, hidden, specs, steps, batch_size, record_every,
                                     boundary_every, grid)
+        if timing is None:          # measure this machine (a few real steps of this program)
+            timing = calibrate(dataset, cfg.hidden, activation, cfg.specs, cfg.batch_size, dev,
+                               (seed,), cfg.grid if cfg.boundary_every else None,
+                               num_threads=None)
+        cfg, notices = clamp_config(dataset, hidden, specs, steps, batch_size, record_every,
+                                    boundary_every, grid, timing=timing)
     else:
         cfg, notices = clamp_config(dataset, hidden, specs, steps, batch_size, record_every,
                                     boundary_every, grid,
                                     Limits(max_steps=2**62, max_specs=2**62, max_grid=2**31,
                                            max_snapshots=2**62, time_budget_s=math.inf))
         notices = []
-    callback_every = _check_int("callback_every", callback_every, 1)
-    seed = _check_int("seed", seed, 0, 2**62)
-    dev = pick_device(device)
-    base = build_mlp(dataset.n_features, cfg.hidden, dataset.n_classes, activation, seed).to(dev)
-    T = cfg.steps
-    runs = [_Run(s, copy.deepcopy(base), T) for s in cfg.specs]
-    names = runs[0].names
-
-    Xtr, ytr, Xte, yte = (torch.tensor(np.array(a), device=dev) for a in (
-        dataset.X_train, dataset.y_train, dataset.X_test, dataset.y_test))
-    full = cfg.batch_size is None
-    stream = None if full else batch_indices(dataset.n_train, cfg.batch_size, seed)
-
-    grid_x = grid_y = grid_pts = None
-    if dataset.is_2d:
-        grid_x, grid_y, pts = dataset.grid(cfg.grid)
-        grid_pts = torch.as_tensor(pts, device=dev)
-    bnd_every = cfg.boundary_every
-
-    sync_every = min(callback_every if callback is not None else 50, 50)
-    rec_every = cfg.record_every
-    synced = 0                     # rows < synced are on the host
     meta = {"dataset": dataset.name, "hidden": cfg.hidden, "activation": activation,
-            "seed": seed, "batch_size": cfg.batch_size, "record_every": rec_every,
-            "estimated_seconds": cfg.estimated_seconds}
+            "seed": seed, "batch_size": cfg.batch_size, "record_every": cfg.record_every,
+            "estimated_seconds": cfg.estimated_seconds, "time_limit_s": time_limit}
+    return _train_runs(dataset, cfg.hidden, activation, [(s, seed) for s in cfg.specs],
+                       cfg.steps, cfg.batch_size, dev, cfg.record_every, cfg.boundary_every,
+                       cfg.grid, callback, callback_every, should_stop, diverge_loss,
+                       time_limit, dtype, notices, meta, start)
 
-    def snapshot(run: _Run, step: int) -> None:
-        with torch.no_grad():
-            probs = torch.softmax(run.forward(grid_pts), dim=1)
-            run.p_bnd.append((step, probs[:, 1] if dataset.n_classes == 2 else probs))
 
-    def sync(upto: int) -> None:
-        nonlocal synced
-        if upto <= synced:
-            return
-        for r in runs:
-            if r.p_loss:
-                n = len(r.p_loss)
-                s2 = slice(synced, synced + n)
-                r.loss[s2] = torch.stack(r.p_loss).cpu().numpy()
-                r.gn[s2] = torch.stack(r.p_gn).cpu().numpy()
-                if r.reports:
-                    b, mb, ef = (torch.stack(x).cpu().numpy() for x in (r.p_beta, r.p_mbeta,
-                                                                          r.p_eff))
-                    if r.beta is None:
-                        shape = (T,) + b.shape[1:]
-                        r.beta, r.mbeta, r.eff = (np.full(shape, np.nan) for _ in range(3))
-                    r.beta[s2], r.mbeta[s2], r.eff[s2] = b, mb, ef
-                if r.p_tr:
-                    steps_ev = [s for s in eval_steps if synced <= s < synced + n]
-                    r.tr[steps_ev] = torch.stack(r.p_tr).cpu().numpy() / n_tr_eval
-                    r.te[steps_ev] = torch.stack(r.p_te).cpu().numpy() / dataset.n_test
-                for s, pr in r.p_bnd:
-                    r.boundaries.append((s, pr.cpu().numpy().reshape(
-                        (len(grid_y), len(grid_x)) + tuple(pr.shape[1:]))))
-                for lst in (r.p_loss, r.p_gn, r.p_beta, r.p_mbeta, r.p_eff, r.p_tr, r.p_te,
-                            r.p_bnd):
-                    lst.clear()
-                bad = ~(np.abs(r.loss[s2]) <= diverge_loss)     # NaN-safe, catches ±inf
-                if r.active and bad.any():
-                    k = synced + int(np.argmax(bad))
-                    r.diverged_at, r.active = k, False
-                    for a in (r.loss, r.gn, r.beta, r.mbeta, r.eff):
-                        a[k + 1:] = np.nan
-                    r.tr[k:] = np.nan
-                    r.te[k:] = np.nan
-                    r.boundaries = [(s, p) for s, p in r.boundaries if s < k]
-        synced = upto
+# ============================================================================= sweeps
+@dataclass(frozen=True)
+class SweepLimits:
+    """Server-side limits of one :func:`sweep` (a learning-rate grid × optimizers × seeds).
+    ``max_values`` bounds the activations one forward pass holds (runs × rows × hidden units,
+    float32): beyond it full batch becomes mini-batches."""
 
-    def records(done: int, finished: bool, stopped: bool) -> list[RunRecord]:
-        out = []
-        for r in runs:
-            cut = (lambda a: a[:done].copy()) if finished else (lambda a: a[:done])
-            out.append(RunRecord(
-                spec=r.spec, label=r.spec.label, layer_names=list(names), loss=cut(r.loss),
-                train_acc=cut(r.tr), test_acc=cut(r.te), grad_norm=cut(r.gn),
-                beta=cut(r.beta) if r.beta is not None else np.full(done, np.nan),
-                model_beta=cut(r.mbeta) if r.mbeta is not None else np.full(done, np.nan),
-                effective_momentum=cut(r.eff) if r.eff is not None else np.full(done, np.nan),
-                planned_steps=T, diverged_at=r.diverged_at, boundaries=list(r.boundaries),
-                grid_x=grid_x, grid_y=grid_y, finished=finished, stopped_early=stopped,
-                seconds=r.seconds, device=str(dev), notices=list(notices), meta=dict(meta)))
-        return out
+    max_lrs: int = 12
+    max_optimizers: int = 8
+    max_seeds: int = 5
+    max_runs: int = 150
+    max_steps: int = 2000
+    time_budget_s: float = 20.0
+    max_values: int = 20_000_000
 
-    n_tr_eval = dataset.n_train
-    eval_steps: list[int] = []
-    done = 0
-    stopped = False
-    xb, yb = Xtr, ytr
-    perf = time.perf_counter
-    for t in range(T):
-        if should_stop is not None and should_stop():
-            stopped = True
-            break
-        if not full:
-            idx = next(stream).to(dev, non_blocking=True)
-            xb, yb = Xtr[idx], ytr[idx]
-        do_eval = t % rec_every == 0 or t == T - 1
-        if do_eval:
-            eval_steps.append(t)
-        do_bnd = grid_pts is not None and bnd_every is not None and t % bnd_every == 0
-        for r in runs:
-            if not r.active:
-                continue
-            t0 = perf()
-            if do_bnd:
-                snapshot(r, t)
-            logits = r.forward(xb)
-            loss = F.cross_entropy(logits, yb)
-            if do_eval:
-                with torch.no_grad():
-                    if full:
-                        r.p_tr.append((logits.argmax(1) == ytr).sum())
-                    else:
-                        r.p_tr.append((r.forward(Xtr).argmax(1) == ytr).sum())
-                    r.p_te.append((r.forward(Xte).argmax(1) == yte).sum())
-            r.grad_flat.zero_()
-            loss.backward()
-            r.p_loss.append(loss.detach())
-            r.p_gn.append(torch.linalg.vector_norm(r.grad_flat))
-            r.opt.step()
-            if r.reports:
-                st = r.opt.last_stats
-                r.p_beta.append(st["beta"])
-                r.p_mbeta.append(st["model_beta"])
-                r.p_eff.append(st["effective_momentum"])
-            r.seconds += perf() - t0
-        done = t + 1
-        if done % sync_every == 0 or (callback is not None and done % callback_every == 0):
-            sync(done)
-            if callback is not None and done % callback_every == 0 and done < T:
-                callback(done, records(done, False, False))
-    sync(done)
 
-    # final evaluation of every run that did not diverge
-    final = records(done, True, stopped)
-    for r, rec in zip(runs, final):
-        if r.diverged_at is not None:
-            continue
-        t0 = perf()
-        with torch.no_grad():
-            lt = r.forward(Xtr)
-            fl = F.cross_entropy(lt, ytr)
-            pred_te = r.forward(Xte).argmax(1)
-            acc_tr = (lt.argmax(1) == ytr).float().mean()
-            vals = torch.stack([fl, acc_tr]).cpu().numpy()
-            pred = pred_te.cpu().numpy()
-            if not abs(vals[0]) <= diverge_loss:   # diverged at the very last update
-                rec.diverged_at = done
-                r.diverged_at = done
-                continue
-            rec.final_loss, rec.final_train_acc = float(vals[0]), float(vals[1])
-            y = np.asarray(dataset.y_test)
-            rec.final_test_acc = float((pred == y).mean())
-            C = dataset.n_classes
-            rec.confusion = np.bincount(y * C + pred, minlength=C * C).reshape(C, C)
-            rec.misclassified = np.flatnonzero(pred != y)[:16]
-            rec.test_pred = pred
-            if grid_pts is not None and (not rec.boundaries or rec.boundaries[-1][0] != done):
-                probs = torch.softmax(r.forward(grid_pts), dim=1)
-                pr = probs[:, 1] if C == 2 else probs
-                rec.boundaries.append((done, pr.cpu().numpy().reshape(
-                    (len(grid_y), len(grid_x)) + tuple(pr.shape[1:]))))
-        r.seconds += perf() - t0
-        rec.seconds = r.seconds
-    if callback is not None:
-        callback(done, final)
-    return final
+SWEEP_LIMITS = SweepLimits()
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The values :func:`sweep` will use after :func:`clamp_sweep`."""
+
+    hidden: tuple[int, ...]
+    specs: tuple[OptimizerSpec, ...]
+    lrs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    batch_size: int | None
+    record_every: int
+    estimated_seconds: float
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.specs) * len(self.lrs) * len(self.seeds)
+
+    def runs(self) -> list[tuple[OptimizerSpec, int]]:
+        """(spec at its lr, seed) for every cell, optimizer-major, then lr, then seed."""
+        return [(s.replace(lr=lr), sd) for s in self.specs for lr in self.lrs
+                for sd in self.seeds]
+
+
+@dataclass
+class SweepResult:
+    """A sweep's tidy table (one row per run, see :func:`sweep_table`), its runs and the
+    notices of what the limits changed."""
+
+    table: Any
+    runs: list[RunRecord]
+    config: SweepConfig
+    notices: list[str]
+
+    @property
+    def stopped_early(self) -> bool:
+        return any(r.stopped_early for r in self.runs)
+
+
+def _check_lrs(lrs: Any) -> list[float]:
+    if isinstance(lrs, (int, float)) and not isinstance(lrs, bool):
+        lrs = [lrs]
+    if not isinstance(lrs, (list, tuple, np.ndarray)) or len(lrs) == 0:
+        raise ValueError(f"Invalid lrs: {lrs!r} (must be a non-empty list of learning rates)")
+    out = []
+    for i, v in enumerate(lrs):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(float(v)) or not float(v) > 0:
+            raise ValueError(f"Invalid lrs[{i}]: {v!r} (must be a finite number > 0)")
+        out.append(float(v))
+    return sorted(set(out))
+
+
+def clamp_sweep(dataset: Dataset, hidden: Sequence[int], specs: Sequence[OptimizerSpec],
+                lrs: Sequence[float], seeds: Sequence[int], steps: int,
+                batch_size: int | None = None, limits: SweepLimits = SWEEP_LIMITS,
+                timing: StepTiming | None = None) -> tuple[SweepConfig, list[str]]:
+    """Bring a sweep within ``limits`` (one notice per change). The step count is reduced so
+    that the run fits ``limits.time_budget_s`` with ``timing`` (measured on this machine with
+    :func:`calibrate`; ``None``: no time reduction here). Malformed values raise
+    ``ValueError`` naming the parameter."""
+    hid = _check_hidden(hidden)
+    cfg0, notices = clamp_config(dataset, hid, specs, 1, batch_size,
+                                 limits=Limits(max_specs=2**31, time_budget_s=math.inf))
+    hid, specs = cfg0.hidden, list(cfg0.specs)
+    batch_size = cfg0.batch_size
+    lrs = _check_lrs(lrs)
+    seeds = list(dict.fromkeys(_check_int(f"seeds[{i}]", s, 0, 2**31)
+                               for i, s in enumerate(seeds)))
+    if not seeds:
+        raise ValueError("Invalid seeds: at least one seed is needed")
+    specs = list(dict.fromkeys(s.replace(lr=1.0) for s in specs))      # lr comes from lrs
+    if len(specs) > limits.max_optimizers:
+        notices.append(f"optimizers reduced from {len(specs)} to the first "
+                       f"{limits.max_optimizers} (at most {limits.max_optimizers} in a sweep)")
+        specs = specs[:limits.max_optimizers]
+    if len(lrs) > limits.max_lrs:
+        keep = np.unique(np.round(np.linspace(0, len(lrs) - 1, limits.max_lrs)).astype(int))
+        notices.append(f"learning rates reduced from {len(lrs)} to {len(keep)} (at most "
+                       f"{limits.max_lrs}, spread over the same range)")
+        lrs = [lrs[i] for i in keep]
+    if len(seeds) > limits.max_seeds:
+        notices.append(f"seeds reduced from {len(seeds)} to {limits.max_seeds}")
+        seeds = seeds[:limits.max_seeds]
+    while len(specs) * len(lrs) * len(seeds) > limits.max_runs and len(seeds) > 1:
+        seeds = seeds[:-1]
+        notices.append(f"seeds reduced to {len(seeds)} (at most {limits.max_runs} networks "
+                       "in one sweep)")
+    while len(specs) * len(lrs) * len(seeds) > limits.max_runs and len(lrs) > 1:
+        lrs = lrs[::2] if len(lrs) > 2 else lrs[:1]
+        notices.append(f"learning rates reduced to {len(lrs)} (at most {limits.max_runs} "
+                       "networks in one sweep)")
+    n_runs = len(specs) * len(lrs) * len(seeds)
+    rows = dataset.n_train if batch_size is None else batch_size
+    per_row = n_runs * max(sum(hid), dataset.n_classes)
+    if rows * per_row > limits.max_values:
+        bs = max(16, 2 ** int(math.log2(max(1, limits.max_values // per_row))))
+        if bs < rows:
+            notices.append(f"{'full batch' if batch_size is None else f'batch {batch_size}'} "
+                           f"replaced by mini-batches of {bs} (memory limit of one sweep: "
+                           f"{n_runs} networks at once)")
+            batch_size = bs
+    steps = requested = _check_int("steps", steps, 1)
+    if steps > limits.max_steps:
+        steps = limits.max_steps
+    def plan(n: int) -> tuple[int, float]:
+        rec = max(1, math.ceil(n / 20))        # about 20 accuracy evaluations per run
+        return rec, (math.nan if timing is None else timing.seconds(n, rec, None))
+
+    if timing is not None and plan(steps)[1] > limits.time_budget_s:
+        lo, hi = 1, steps                      # the largest step count within the budget
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if plan(mid)[1] <= limits.time_budget_s else (lo, mid - 1)
+        steps = lo
+    rec, est = plan(steps)
+    if steps < requested:
+        why = (f"at most {limits.max_steps} steps" if steps == limits.max_steps else
+               f"the limit keeps one sweep under {limits.time_budget_s:g} s on this server")
+        notices.append(f"steps reduced from {requested} to {steps} ({why})")
+    return SweepConfig(hid, tuple(specs), tuple(lrs), tuple(seeds), steps, batch_size, rec,
+                       est), notices
+
+
+def _label_without_lr(spec: OptimizerSpec) -> str:
+    label = spec.label
+    i = label.rfind("η=")
+    return label[:i].rstrip(", ").strip() if i >= 0 else label
+
+
+def sweep_table(runs: Sequence[RunRecord]) -> Any:
+    """The tidy table of a sweep (pandas), one row per run, with the 2-D sweep's column
+    conventions: ``name`` (registry key), ``label`` (optimizer and hyper-parameters, without
+    η), ``lr``, ``beta`` (the constant β / β₁ of a baseline, NaN for adaptive), ``lam``
+    (λ; 0 for the λ = 0 baselines, NaN for torch's classes), ``seed``, ``final_test_acc``,
+    ``final_train_acc``, ``final_loss`` (the final model on the whole training set; NaN if
+    diverged), ``diverged_at`` (step, NaN if not), ``steps`` (done) and ``stopped_early``.
+
+    Partial records (a sweep interrupted before its final evaluation, ``finished`` False) give
+    their last measured values instead: the last evaluated accuracies and the last step's
+    (mini-)batch loss."""
+    import pandas as pd
+
+    def last(a: np.ndarray) -> float:
+        ok = np.flatnonzero(np.isfinite(a))
+        return float(a[ok[-1]]) if len(ok) else math.nan
+
+    rows = []
+    for r in runs:
+        fin = r.finished
+        if fin or r.diverged:
+            acc, tacc, fl = r.final_test_acc, r.final_train_acc, r.final_loss
+        else:
+            acc, tacc, fl = last(r.test_acc), last(r.train_acc), last(r.loss)
+        s = r.spec
+        fb = s.fixed_beta
+        lam = s.resolved().get("lam", 0.0 if s.entry.reports_beta else math.nan)
+        if not s.entry.adaptive and s.entry.reports_beta:
+            lam = 0.0                    # the constant-β baselines are AM with λ = 0
+        rows.append({
+            "name": s.name, "label": _label_without_lr(s), "lr": s.lr,
+            "beta": math.nan if fb is None else fb, "lam": float(lam),
+            "seed": int(r.meta.get("seed", 0)), "final_test_acc": acc,
+            "final_train_acc": tacc, "final_loss": fl,
+            "diverged_at": math.nan if r.diverged_at is None else float(r.diverged_at),
+            "steps": r.steps, "stopped_early": r.stopped_early})
+    return pd.DataFrame(rows, columns=["name", "label", "lr", "beta", "lam", "seed",
+                                       "final_test_acc", "final_train_acc", "final_loss",
+                                       "diverged_at", "steps", "stopped_early"])
+
+
+def sweep(dataset: Dataset, hidden: Sequence[int], activation: str,
+          specs: Sequence[OptimizerSpec], lrs: Sequence[float], seeds: Sequence[int] = (0,),
+          steps: int = 300, batch_size: int | None = None, device: str | torch.device = "auto",
+          callback: Callable[[int, list[RunRecord]], Any] | None = None,
+          callback_every: int = 10, should_stop: Callable[[], bool] | None = None,
+          enforce_limits: bool = True, num_threads: int | None = 1,
+          diverge_loss: float | None = 1e4, time_limit_s: float | str | None = "auto",
+          timing: StepTiming | None = None, dtype: torch.dtype = torch.float32,
+          limits: SweepLimits = SWEEP_LIMITS) -> SweepResult:
+    """A learning-rate sweep on a real network: every optimizer of ``specs`` (their ``lr`` is
+    ignored) at every learning rate of ``lrs`` from every seed of ``seeds`` (initial weights
+    and mini-batch order), all trained as ONE batched program (:func:`train`'s). Runs with the
+    same seed share their initial weights and batches. Returns a :class:`SweepResult` whose
+    ``table`` is :func:`sweep_table`'s.
+
+    With ``enforce_limits`` the request is brought within ``limits`` (:func:`clamp_sweep`,
+    the step count from the step time measured here by :func:`calibrate` unless ``timing``
+    is given) and the clock stops it at ``limits.time_budget_s`` (``time_limit_s="auto"``),
+    keeping the partial result (``stopped_early``, a notice). ``callback``/``should_stop`` as
+    for :func:`train`.
+    """
+    if diverge_loss is not None and (isinstance(diverge_loss, bool) or not isinstance(
+            diverge_loss, (int, float)) or not diverge_loss > 0):
+        raise ValueError(f"Invalid diverge_loss: {diverge_loss!r} (must be a number > 0 or None)")
+    if not isinstance(dataset, Dataset):
+        raise ValueError(f"Invalid dataset: {type(dataset).__name__} (must be a Dataset from "
+                         "make_dataset)")
+    start = time.perf_counter()
+    limit = _time_limit(time_limit_s, enforce_limits, Limits(time_budget_s=limits.time_budget_s))
+    dtype = _check_dtype(dtype)
+    callback_every = _check_int("callback_every", callback_every, 1)
+    dev = pick_device(device)
+    prev = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(_check_int("num_threads", num_threads, 1))
+    try:
+        if enforce_limits:
+            cfg, notices = clamp_sweep(dataset, hidden, specs, lrs, seeds, steps, batch_size,
+                                       limits)
+            if timing is None:
+                timing = _calibrate_runs(dataset, cfg.hidden, activation, cfg.runs(),
+                                         cfg.batch_size, dev, None)
+            cfg, notices = clamp_sweep(dataset, hidden, specs, lrs, seeds, steps, batch_size,
+                                       limits, timing)
+        else:
+            cfg, notices = clamp_sweep(dataset, hidden, specs, lrs, seeds, steps, batch_size,
+                                       SweepLimits(2**31, 2**31, 2**31, 2**62, 2**62, math.inf,
+                                                   2**62), timing)
+            notices = []
+        meta = {"dataset": dataset.name, "hidden": cfg.hidden, "activation": activation,
+                "batch_size": cfg.batch_size, "record_every": cfg.record_every,
+                "estimated_seconds": cfg.estimated_seconds, "time_limit_s": limit,
+                "sweep": True}
+        runs = _train_runs(dataset, cfg.hidden, activation, cfg.runs(), cfg.steps,
+                           cfg.batch_size, dev, cfg.record_every, None, 0, callback,
+                           callback_every, should_stop,
+                           math.inf if diverge_loss is None else float(diverge_loss), limit,
+                           dtype, notices, meta, start)
+    finally:
+        torch.set_num_threads(prev)
+    return SweepResult(sweep_table(runs), runs, cfg, list(runs[0].notices) if runs else notices)

@@ -24,6 +24,11 @@ Keys::
     m_batch  "full" or a mini-batch size (16-512) m_steps  optimizer steps
     m_seed   seed (data, initial weights, batches) m_dev   auto | cpu | cuda
     m_mbeta  "1": also draw the β the model would choose for the constant-β baselines
+    m_mode   compare | sweep (a learning-rate sweep on the same data and network)
+    m_sopt   the sweep's optimizer tokens (as m_opt; a token's own @lr is ignored)
+    m_slo    smallest learning rate of the sweep  m_shi    largest (a log-spaced grid)
+    m_snlr   number of learning rates (2-12)      m_sseeds seeds per cell (1-5: seed, seed+1, …)
+    m_sval   what the map shows: acc (final test accuracy) | loss (final training loss)
     lecture  "1": lecture mode
 """
 
@@ -33,7 +38,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from .mlp import ACTIVATIONS, DATASETS, LIMITS
+import numpy as np
+
+from .mlp import ACTIVATIONS, DATASETS, LIMITS, SWEEP_LIMITS
 from .optim import OPTIMIZERS
 from .scene import (BETA_MAX_RANGE, HAS_BETA, LAM_RANGE, LR_RANGE, MAX_VALUE_CHARS, RunChoice,
                     _flag, _num, _parse_token, _short, token_label)
@@ -41,7 +48,8 @@ from .specs import OptimizerSpec
 
 __all__ = ["MLPScene", "parse_query", "token_label", "BATCH_CHOICES", "BATCH_RANGE", "DEVICES",
            "KEYS", "PRESET_TOKENS", "STEPS_RANGE", "SEED_RANGE", "WIDTH_CHOICES",
-           "LR_CHOICES", "DEFAULT_TOKENS"]
+           "LR_CHOICES", "DEFAULT_TOKENS", "MODES", "SWEEP_TOKENS", "SWEEP_VALUES",
+           "SWEEP_NLR_RANGE", "SWEEP_SEEDS_RANGE", "MAX_SWEEP_RUNS"]
 
 STEPS_RANGE = (1, LIMITS.max_steps)
 SEED_RANGE = (0, 999_999)
@@ -55,12 +63,23 @@ MAX_RUNS = LIMITS.max_specs
 PRESET_TOKENS = ("am_sgd", "am_adamw", "sgd", "sgd_ema:0.9", "sgd_ema:0.5", "nesterov:0.9",
                  "adamw:0.9", "torch_sgd:0.9", "torch_adamw:0.9")
 DEFAULT_TOKENS = ("am_sgd", "am_adamw", "sgd_ema:0.9", "adamw:0.9")
+MODES = ("compare", "sweep")
+SWEEP_TOKENS = ("am_sgd", "am_adamw", "sgd_ema:0.9", "sgd_ema:0.5", "adamw:0.9")
+SWEEP_VALUES = {"acc": "final test accuracy", "loss": "final training loss"}
+SWEEP_NLR_RANGE = (2, SWEEP_LIMITS.max_lrs)
+SWEEP_SEEDS_RANGE = (1, SWEEP_LIMITS.max_seeds)
+MAX_SWEEP_RUNS = SWEEP_LIMITS.max_optimizers
 KEYS = ("m_ds", "m_n", "m_noise", "m_k", "m_hidden", "m_act", "m_opt", "m_lrs", "m_lra",
-        "m_lam", "m_bmax", "m_batch", "m_steps", "m_seed", "m_dev", "m_mbeta", "lecture")
+        "m_lam", "m_bmax", "m_batch", "m_steps", "m_seed", "m_dev", "m_mbeta", "m_mode",
+        "m_sopt", "m_slo", "m_shi", "m_snlr", "m_sseeds", "m_sval", "lecture")
 
 
 def _default_runs() -> tuple[RunChoice, ...]:
     return tuple(_parse_token(t)[0] for t in DEFAULT_TOKENS)   # type: ignore[misc]
+
+
+def _default_sweep_runs() -> tuple[RunChoice, ...]:
+    return tuple(_parse_token(t)[0] for t in SWEEP_TOKENS)     # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,13 @@ class MLPScene:
     seed: int = 0
     device: str = "auto"
     model_beta: bool = False            # display: the model's β for the baselines
+    mode: str = "compare"               # "compare" | "sweep"
+    sweep_runs: tuple[RunChoice, ...] = field(default_factory=_default_sweep_runs)
+    sweep_lr_lo: float = 0.001
+    sweep_lr_hi: float = 3.0
+    sweep_n_lrs: int = 8
+    sweep_seeds: int = 3
+    sweep_value: str = "acc"            # a key of SWEEP_VALUES
     lecture: bool = False
 
     @property
@@ -104,19 +130,33 @@ class MLPScene:
     def specs(self) -> list[OptimizerSpec]:
         """The optimizer specs: AM runs take λ and β_max (AM-AdamW as β₁max, β₂ = 0.999); no
         weight decay anywhere, so the runs differ only in their momentum."""
-        out = []
-        for rc in self.runs:
-            kw: dict[str, Any] = {}
-            if rc.name == "am_sgd":
-                kw = dict(lam=self.lam, beta_max=self.beta_max)
-            elif rc.name == "am_adamw":
-                kw = dict(lam=self.lam, betas=(self.beta_max, 0.999), weight_decay=0.0)
-            elif rc.name in ("adamw", "torch_adamw"):
-                kw = dict(weight_decay=0.0)
-            if rc.name in HAS_BETA and rc.beta is not None:
-                kw[HAS_BETA[rc.name]] = rc.beta
-            out.append(OptimizerSpec(rc.name, self.lr_for(rc), **kw))
-        return out
+        return [self._spec(rc, self.lr_for(rc)) for rc in self.runs]
+
+    def _spec(self, rc: RunChoice, lr: float) -> OptimizerSpec:
+        kw: dict[str, Any] = {}
+        if rc.name == "am_sgd":
+            kw = dict(lam=self.lam, beta_max=self.beta_max)
+        elif rc.name == "am_adamw":
+            kw = dict(lam=self.lam, betas=(self.beta_max, 0.999), weight_decay=0.0)
+        elif rc.name in ("adamw", "torch_adamw"):
+            kw = dict(weight_decay=0.0)
+        if rc.name in HAS_BETA and rc.beta is not None:
+            kw[HAS_BETA[rc.name]] = rc.beta
+        return OptimizerSpec(rc.name, lr, **kw)
+
+    def sweep_specs(self) -> list[OptimizerSpec]:
+        """The sweep's optimizers (hyper-parameters as in :meth:`specs`; their lr is a
+        placeholder: the sweep sets it from :meth:`sweep_lrs`)."""
+        return [self._spec(rc, 1.0) for rc in self.sweep_runs]
+
+    def sweep_lrs(self) -> list[float]:
+        """The log-spaced learning-rate grid, rounded to one significant digit (1e-3 to 3 in 8
+        steps: 0.001, 0.003, 0.01, …, 3); values that round alike are kept once."""
+        g = np.geomspace(self.sweep_lr_lo, self.sweep_lr_hi, self.sweep_n_lrs)
+        return sorted({float(f"{v:.1g}") for v in g})
+
+    def sweep_seed_list(self) -> list[int]:
+        return [self.seed + i for i in range(self.sweep_seeds)]
 
     def to_query(self) -> dict[str, str]:
         q = {"m_ds": self.dataset, "m_n": str(self.n), "m_noise": f"{self.noise:g}"}
@@ -132,6 +172,10 @@ class MLPScene:
         })
         if self.model_beta:
             q["m_mbeta"] = "1"
+        q.update({"m_mode": self.mode, "m_sopt": ",".join(r.token() for r in self.sweep_runs),
+                  "m_slo": f"{self.sweep_lr_lo:g}", "m_shi": f"{self.sweep_lr_hi:g}",
+                  "m_snlr": str(self.sweep_n_lrs), "m_sseeds": str(self.sweep_seeds),
+                  "m_sval": self.sweep_value})
         if self.lecture:
             q["lecture"] = "1"
         return q
@@ -181,7 +225,8 @@ def _hidden(raw: Any, default: tuple[int, ...], notices: list[str]) -> tuple[int
     return tuple(out)
 
 
-def _runs(raw: Any, notices: list[str]) -> tuple[RunChoice, ...]:
+def _runs(raw: Any, notices: list[str], max_runs: int = MAX_RUNS, what: str = "",
+          default=None) -> tuple[RunChoice, ...]:
     runs: list[RunChoice] = []
     seen: set[str] = set()
     for tok in str(raw)[:MAX_VALUE_CHARS].split(","):
@@ -194,14 +239,16 @@ def _runs(raw: Any, notices: list[str]) -> tuple[RunChoice, ...]:
         if rc.token() in seen:
             notices.append(f"optimizer {_short(rc.token())} listed twice — kept once.")
             continue
-        if len(runs) >= MAX_RUNS:
-            notices.append(f"at most {MAX_RUNS} optimizers at once — the rest were ignored.")
+        if len(runs) >= max_runs:
+            notices.append(f"{what}at most {max_runs} optimizers at once — the rest were "
+                           "ignored.")
             break
         seen.add(rc.token())
         runs.append(rc)
     if not runs:
-        notices.append("no valid optimizer was given — using the default comparison.")
-        return _default_runs()
+        notices.append(f"{what}no valid optimizer was given — using the default "
+                       f"{'sweep' if default else 'comparison'}.")
+        return default() if default else _default_runs()
     return tuple(runs)
 
 
@@ -258,10 +305,29 @@ def parse_query(query: Mapping[str, Any]) -> tuple[MLPScene, list[str]]:
                  integer=True)
     seed = _num(q.get("m_seed", d.seed), "seed", *SEED_RANGE, d.seed, notices, integer=True)
     dev = _choice(q.get("m_dev", d.device), "device", DEVICES, d.device, notices)
+    mode = _choice(q.get("m_mode", d.mode), "mode", MODES, d.mode, notices)
+    sruns = (_runs(q["m_sopt"], notices, MAX_SWEEP_RUNS, "sweep: ", _default_sweep_runs)
+             if "m_sopt" in q else d.sweep_runs)
+    slo = _num(q.get("m_slo", d.sweep_lr_lo), "sweep: smallest η", *LR_RANGE, d.sweep_lr_lo,
+               notices)
+    shi = _num(q.get("m_shi", d.sweep_lr_hi), "sweep: largest η", *LR_RANGE, d.sweep_lr_hi,
+               notices)
+    if slo > shi:
+        notices.append(f"sweep: smallest η {slo:g} > largest η {shi:g} — swapped.")
+        slo, shi = shi, slo
+    snlr = _num(q.get("m_snlr", d.sweep_n_lrs), "sweep: number of learning rates",
+                *SWEEP_NLR_RANGE, d.sweep_n_lrs, notices, integer=True)
+    sseeds = _num(q.get("m_sseeds", d.sweep_seeds), "sweep: seeds", *SWEEP_SEEDS_RANGE,
+                  d.sweep_seeds, notices, integer=True)
+    sval = _choice(q.get("m_sval", d.sweep_value), "sweep: value", list(SWEEP_VALUES),
+                   d.sweep_value, notices)
     scene = MLPScene(dataset=ds, n=int(n), noise=float(noise), n_classes=int(k),
                      hidden=hidden, activation=act, runs=runs, lr_sgd=float(lr_s),
                      lr_adamw=float(lr_a), lam=float(lam), beta_max=float(bmax),
                      batch=int(batch), steps=int(steps), seed=int(seed), device=dev,
-                     model_beta=_flag(q.get("m_mbeta", "")), lecture=_flag(q.get("lecture", "")))
+                     model_beta=_flag(q.get("m_mbeta", "")), mode=mode, sweep_runs=sruns,
+                     sweep_lr_lo=float(slo), sweep_lr_hi=float(shi), sweep_n_lrs=int(snlr),
+                     sweep_seeds=int(sseeds), sweep_value=sval,
+                     lecture=_flag(q.get("lecture", "")))
     return scene, notices
 

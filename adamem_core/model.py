@@ -45,8 +45,7 @@ whose minimiser for fixed β is :math:`u(\beta) = -\eta\mu x_t - \eta W[g + \lam
     \beta_t = \mathrm{clip}\Big(\frac{(\hat f_t - f(x_t))/\eta - \mu\langle d-g, x_t\rangle
               - \langle d-g,\, g+\lambda P d\rangle_W}{\|d-g\|_W^2},\ 0,\ \beta_{\max}\Big),
 
-taylor gap :math:`\hat f_t - f(x_t)\approx\eta\langle g, d\rangle_{P^{-1}}` (the first-order
-change of f along the previous step :math:`\eta P^{-1}d`), and
+taylor gap of :func:`taylor_gap` (below), and
 :math:`d_{t+1} = (I+\lambda P)^{-1}[(1-\beta)g + (\lambda P+\beta I)d]`,
 :math:`x_{t+1} = (1-\eta\mu)x_t - \eta P^{-1}d_{t+1}`. With :math:`P = I`, :math:`\mu = 0` the two
 forms give the same β (the AdamW-form numerator and denominator are the SGD form divided by
@@ -55,10 +54,45 @@ forms give the same β (the AdamW-form numerator and denominator are the SGD for
 Global β over several tensors (or parameter groups with different η, λ) sums each tensor's
 contributions weighted by :math:`\eta_i w_i` (``w = 1/(1+\lambda)`` for the SGD form, 1 for the
 weighted form): see :func:`combine`.
+
+**Conventions** (one definition each, used by ``AMSGD``, ``AMAdamW`` and the engine):
+
+* *Taylor gap* (:func:`taylor_gap`): the first-order change of f along the step actually taken,
+  :math:`\hat f_t - f(x_t) = \langle g_t, x_{t-1} - x_t\rangle`. The previous step was
+  :math:`x_t = (1-\eta'\mu')x_{t-1} - \eta' P'^{-1} d_t` (primes: the previous step's η, decoupled
+  weight decay μ and preconditioner P; AM-SGD: :math:`P' = I`, :math:`\mu' = 0`), so
+  :math:`x_{t-1} - x_t = [\eta' P'^{-1} d_t + \eta'\mu' x_t]/(1-\eta'\mu')` and
+
+  .. math::
+      \mathrm{gap}_t = \frac{\eta'\langle g_t, P'^{-1}d_t\rangle + \eta'\mu'\langle g_t, x_t
+      \rangle}{1-\eta'\mu'}\qquad(\text{AM-SGD: }\eta'\langle g_t, d_t\rangle).
+
+  With a constant η and μ = 0 (AM-SGD) it is :math:`\eta\langle g, d\rangle` and η drops out of
+  β as before. If :math:`\eta'\mu' = 1` (the previous step zeroed x: x_{t−1} is lost) the decay
+  part is left out. At the very first step there is no previous step: AM-SGD's
+  :math:`d_0 = g_0` acts as a previous step :math:`\eta_0 d_0` (gap :math:`\eta_0\|g_0\|^2`, β = 0
+  anyway because d = g); AM-AdamW's :math:`d_0 = 0` gives gap 0. With Nesterov look-ahead the gap
+  follows the memory step :math:`\eta' d_t` (the look-ahead's own displacement is not stored).
+  Stochastic gradients: g_t is the current mini-batch's gradient, so this is the mini-batch's
+  first-order change.
+* *First AM-AdamW step* (a tensor whose memory is still AdamW's :math:`m_0 = 0`): β is
+  :math:`\beta_{1\max}` and λ is not applied, :math:`d_1 = (1-\beta_{1\max})g_0`, so with
+  :math:`P_1 = (1-\beta_{1\max})(\sqrt{\hat v_1}+\epsilon)` the step is exactly AdamW's first step,
+  whatever μ and x (:func:`first_step_lam`, :func:`first_step_beta`). The closed form is still
+  evaluated (with λ = 0) and reported as ``model_beta``.
+* *η = 0* is a normal value: nothing moves, and the state follows the limit :math:`\eta\to0^+` of
+  the update (:func:`gap_over_lr`): gap/η → 0 if the gap is 0 (e.g. the previous step was also at
+  η = 0), otherwise ±∞, so β → β_max (gap > 0) or 0 (gap < 0); the memory, the second moment and
+  the step counters advance as at any η. ``numerator`` and ``unclipped`` are then reported as their
+  clipped limits (``unclipped = β``, ``numerator = β·denominator``), so every statistic stays
+  finite. In a global β, a tensor or group at η = 0 has weight ω = 0: it does not move, so it
+  has no say in β (the limit of its weight); if every η is 0 the weights are the η → 0⁺ limit of
+  a common schedule (``kappas`` of :func:`combine`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -133,6 +167,50 @@ class BetaTerms(NamedTuple):
     gap: Any           # f_hat - f(x_t): the memory plane's height above the gradient plane at x_t
 
 
+def _inf_limit(gap: Any) -> Any:
+    """lim_{η→0⁺} gap/η: 0 where the gap is 0, ±∞ with the gap's sign elsewhere (NaN stays)."""
+    if _is_torch(gap):
+        return torch.where(gap == 0, torch.zeros_like(gap), torch.sign(gap) * math.inf)
+    if isinstance(gap, np.ndarray):
+        with np.errstate(invalid="ignore"):
+            return np.where(gap == 0, 0.0, np.sign(gap) * np.inf)
+    gap = float(gap)
+    return 0.0 if gap == 0 else (math.copysign(math.inf, gap) if gap == gap else gap)
+
+
+def _positive(w: Any) -> bool:
+    """True when w is known, without a host read of a device value, to be > 0 everywhere."""
+    if isinstance(w, (int, float)):
+        return w > 0
+    if isinstance(w, np.ndarray):
+        return bool(w.size) and w.min() > 0
+    return False   # a tensor: handled elementwise (reading it would sync a device)
+
+
+def gap_over_lr(gap: Any, lr: Any) -> Any:
+    r""":math:`\mathrm{gap}/\eta` with its limit :math:`\eta\to0^+` where η = 0 (0 for a zero
+    gap, ±∞ otherwise): the only place the closed form divides by η."""
+    if _positive(lr):
+        return gap / lr
+    if isinstance(lr, (int, float)):
+        return _inf_limit(gap)
+    pos = lr > 0
+    return _where(pos, gap / _where(pos, lr, 1.0), _inf_limit(gap))
+
+
+def _finite_limits(numerator: Any, denominator: Any, beta: Any, unclipped: Any,
+                   lr: Any) -> tuple[Any, Any]:
+    """At η = 0 with a nonzero gap the numerator and the unclipped β are ±∞: report their
+    clipped limits (numerator = β·denominator, unclipped = β) so every statistic stays finite."""
+    if _positive(lr):
+        return numerator, unclipped
+    if _is_torch(numerator):
+        inf = torch.isinf(numerator)
+    else:
+        inf = np.isinf(numerator)
+    return _where(inf, beta * denominator, numerator), _where(inf, beta, unclipped)
+
+
 def clip_beta(numerator: Any, denominator: Any, beta_max: Any) -> tuple[Any, Any]:
     """(beta, unclipped): numerator/denominator clipped to [0, beta_max]; 0 when the
     denominator is not positive (d = g: the direction does not change whatever beta is)."""
@@ -151,8 +229,56 @@ def sgd_sums(g: Any, d: Any, dim: Dim = None) -> tuple[Any, Any, Any]:
 
 
 def taylor_gap_sgd(gd: Any, lr: Any) -> Any:
-    r"""First-order estimate :math:`\hat f_t - f(x_t) \approx \eta\langle g, d\rangle`."""
+    r"""AM-SGD's :func:`taylor_gap` from :math:`\langle g, d\rangle`: :math:`\eta'\langle g,
+    d\rangle` (η' the previous step's η)."""
     return lr * gd
+
+
+def taylor_gap(g: Any, d: Any, lr_prev: Any, P_prev: Any = None, wd_prev: Any = 0.0,
+               x: Any = None, dim: Dim = None) -> Any:
+    r"""The taylor gap: the first-order change of f along the step actually taken,
+    :math:`\hat f_t - f(x_t) = \langle g_t, x_{t-1} - x_t\rangle`, where the previous step was
+    :math:`x_t = (1-\eta'\mu')x_{t-1} - \eta' P'^{-1}d_t`:
+
+    .. math::
+        \langle g_t, x_{t-1}-x_t\rangle = \frac{\eta'\langle g_t, P'^{-1}d_t\rangle
+        + \eta'\mu'\langle g_t, x_t\rangle}{1-\eta'\mu'} .
+
+    ``lr_prev`` η', ``P_prev`` P' (``None``: P' = I, AM-SGD), ``wd_prev`` μ' with ``x`` =
+    :math:`x_t` (``None`` or μ' = 0: no decay). Where :math:`\eta'\mu' = 1` the decay part is
+    left out (x_{t−1} cannot be recovered from x_t). Any batch shape (``dim`` as :func:`inner`)."""
+    gd = inner(g, d if P_prev is None else d / P_prev, dim)
+    if x is None or (isinstance(wd_prev, (int, float)) and wd_prev == 0.0):
+        return lr_prev * gd
+    decay = lr_prev * wd_prev
+    keep = 1.0 - decay
+    gx = inner(g, x, dim)
+    if isinstance(keep, (int, float)) or (isinstance(keep, np.ndarray) and keep.all()):
+        if isinstance(keep, (int, float)) and keep == 0.0:
+            return lr_prev * gd
+        return (lr_prev * gd + decay * gx) / keep
+    ok = keep != 0
+    return _where(ok, (lr_prev * gd + _where(ok, decay, 0.0) * gx) / _where(ok, keep, 1.0),
+                  lr_prev * gd)
+
+
+def first_step_lam(lam: Any, first: Any) -> Any:
+    r"""λ at AM-AdamW's first step (``first``: the memory is still AdamW's :math:`m_0 = 0`,
+    a bool or a boolean array broadcasting against λ): 0, in the model and in the update (there
+    is no memory to stay close to); λ elsewhere."""
+    if isinstance(first, bool):
+        return 0.0 if first else lam
+    return _where(first, 0.0, lam)
+
+
+def first_step_beta(beta: Any, beta1_max: Any, first: Any) -> Any:
+    r"""β used at AM-AdamW's first step: :math:`\beta_{1\max}`, so that with λ = 0
+    (:func:`first_step_lam`) :math:`d_1 = (1-\beta_{1\max})g` and, with
+    :math:`P_1 = (1-\beta_{1\max})(\sqrt{\hat v_1}+\epsilon)`, the step is exactly AdamW's first
+    step whatever μ and x; the closed form's β elsewhere."""
+    if isinstance(first, bool):
+        return beta1_max if first else beta
+    return _where(first, beta1_max, beta)
 
 
 def beta_sgd(gg: Any, gd: Any, dd: Any, lr: Any, lam: Any, beta_max: Any,
@@ -168,9 +294,11 @@ def beta_sgd(gg: Any, gd: Any, dd: Any, lr: Any, lam: Any, beta_max: Any,
     if gap is None:
         gap = taylor_gap_sgd(gd, lr)
         numerator = gg + 2.0 * lam * gd - lam * dd
+        lr = 1.0                                           # (no division by η: finite)
     else:
-        numerator = (1.0 + lam) * gap / lr - sgd_parts(gg, gd, dd, lam)[1]
+        numerator = (1.0 + lam) * gap_over_lr(gap, lr) - sgd_parts(gg, gd, dd, lam)[1]
     beta, unclipped = clip_beta(numerator, denominator, beta_max)
+    numerator, unclipped = _finite_limits(numerator, denominator, beta, unclipped, lr)
     return BetaTerms(beta, unclipped, numerator, denominator, gap)
 
 
@@ -181,32 +309,62 @@ def sgd_parts(gg: Any, gd: Any, dd: Any, lam: Any) -> tuple[Any, Any, Any]:
     return gd, (gd - gg) + lam * (dd - gd), dd - 2.0 * gd + gg
 
 
+def sum_weights(omegas: list[float], kappas: list[float] | None = None) -> tuple[float, list[float]]:
+    r"""(ω_ref, ŵ): the reference weight and the normalised weights :math:`\hat w_i = \omega_i/
+    \omega_{\mathrm{ref}}` of a global β over parts with weights ω_i (Python numbers).
+
+    :math:`\omega_{\mathrm{ref}} = \omega_0`, or the largest ω if :math:`\omega_0 = 0` (η = 0 for
+    the first group: it has no say). If every ω is 0 (every η = 0) the limit of a common schedule
+    η → 0⁺ weights the parts by ``kappas`` (:math:`\omega_i/\eta_i`, default 1), normalised the
+    same way, and ω_ref = 0 (gap/η then takes its limit in :func:`beta_from_sums`)."""
+    if omegas[0] > 0 or max(omegas) > 0:
+        w_ref = omegas[0] if omegas[0] > 0 else max(omegas)
+        return w_ref, [w / w_ref for w in omegas]
+    ks = list(kappas) if kappas is not None else [1.0] * len(omegas)
+    k_ref = ks[0] if ks[0] > 0 else max(ks)
+    return 0.0, [k / k_ref if k_ref > 0 else 0.0 for k in ks]
+
+
+def beta_from_sums(gap: Any, s_a: Any, s_c: Any, w_ref: Any, beta_max: Any) -> BetaTerms:
+    r"""β from the global sums: the gap, :math:`s_a = \sum_i\hat w_i a_i`,
+    :math:`s_c = \sum_i\hat w_i c_i` (normalised weights of :func:`sum_weights`):
+    numerator :math:`= \mathrm{gap}/\omega_{\mathrm{ref}} - s_a`, denominator :math:`= s_c`
+    (gap/ω by :func:`gap_over_lr`: its η → 0⁺ limit where ω = 0)."""
+    numerator = gap_over_lr(gap, w_ref) - s_a
+    beta, unclipped = clip_beta(numerator, s_c, beta_max)
+    numerator, unclipped = _finite_limits(numerator, s_c, beta, unclipped, w_ref)
+    return BetaTerms(beta, unclipped, numerator, s_c, gap)
+
+
 def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any], gap: Any,
-            beta_max: Any) -> BetaTerms:
+            beta_max: Any, kappas: list[float] | None = None) -> BetaTerms:
     r"""One β over several tensors / parameter groups.
 
     ``parts[i] = (γ_i, a_i, c_i)`` from :func:`sgd_parts` (:math:`\omega_i = \eta_i/(1+\lambda_i)`)
     or :func:`adamw_parts` (:math:`\omega_i = \eta_i`). The stationarity condition
     :math:`\mathrm{gap} + \sum_i\langle d_i-g_i, u_i(\beta)\rangle = 0` gives
     :math:`\beta = [\mathrm{gap} - \sum_i\omega_i a_i]/\sum_i\omega_i c_i`; ``gap=None`` uses
-    the taylor gap :math:`\sum_i\eta_i\gamma_i`. The reported numerator and denominator are
-    divided by :math:`\omega_0`, so that with one tensor they are the single-tensor formulas.
+    :math:`\sum_i\eta_i\gamma_i` (the taylor gap of a constant η; the optimizers pass
+    :func:`taylor_gap`). The reported numerator and denominator are divided by ω_ref of
+    :func:`sum_weights` (ω_0 unless it is 0), so that with one tensor they are the single-tensor
+    formulas. η = 0: see :func:`sum_weights` and :func:`beta_from_sums`.
     """
-    w0 = omegas[0]
     if len(parts) == 1:   # the common case, kept lean (the 2-D engine calls it every step)
         if gap is None:
             gap = lrs[0] * parts[0][0]
-        numerator = gap / w0 - parts[0][1]       # = (gap − ω a)/ω
-        denominator = parts[0][2]                # = ω c/ω
-    else:
-        s_a = sum(w * p[1] for p, w in zip(parts, omegas))
-        s_c = sum(w * p[2] for p, w in zip(parts, omegas))
-        if gap is None:
-            gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
-        numerator = (gap - s_a) / w0
-        denominator = s_c / w0
-    beta, unclipped = clip_beta(numerator, denominator, beta_max)
-    return BetaTerms(beta, unclipped, numerator, denominator, gap)
+        return beta_from_sums(gap, parts[0][1], parts[0][2], omegas[0], beta_max)
+    if gap is None:
+        gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
+    if all(isinstance(w, (int, float)) for w in omegas):
+        w_ref, ws = sum_weights(omegas, kappas)
+        s_a = sum(w * p[1] for p, w in zip(parts, ws))
+        s_c = sum(w * p[2] for p, w in zip(parts, ws))
+    else:   # array weights (per run): normalised by ω_0
+        w_ref = omegas[0]
+        safe = w_ref if _positive(w_ref) else _where(w_ref > 0, w_ref, 1.0)
+        s_a = sum(w * p[1] for p, w in zip(parts, omegas)) / safe
+        s_c = sum(w * p[2] for p, w in zip(parts, omegas)) / safe
+    return beta_from_sums(gap, s_a, s_c, w_ref, beta_max)
 
 
 def sgd_form(numerator: Any, denominator: Any, lam: Any) -> tuple[Any, Any]:
@@ -240,24 +398,33 @@ def bias_correction1(beta1_max: Any, prod_beta: Any) -> Any:
     return 1.0 - beta1_max * prod_beta
 
 
+def precond_scalars(step: Any, beta2: Any, eps: Any, bc1: Any) -> tuple[Any, Any]:
+    r"""(s, e) with :math:`P = \sqrt v\cdot s + e`: :math:`s = \mathrm{bc}_1/\sqrt{1-\beta_2^t}`,
+    :math:`e = \mathrm{bc}_1\epsilon` (``step`` a number, or a tensor under ``torch.compile``)."""
+    return bc1 / (1.0 - beta2 ** step) ** 0.5, bc1 * eps
+
+
 def preconditioner(v: Any, step: Any, beta2: Any, eps: Any, bc1: Any) -> Any:
     r""":math:`P = (1-\beta_{1\max}\prod\beta_1)(\sqrt{v/(1-\beta_2^t)} + \epsilon)`,
     computed as :math:`\sqrt v\cdot s + \mathrm{bc}_1\epsilon` with
     :math:`s = \mathrm{bc}_1/\sqrt{1-\beta_2^t}` (two passes over v)."""
-    s = bc1 / (1.0 - beta2 ** step) ** 0.5
+    return precondition(v, *precond_scalars(step, beta2, eps, bc1))
+
+
+def precondition(v: Any, s: Any, e: Any) -> Any:
+    r""":math:`P = \sqrt v\cdot s + e` from :func:`precond_scalars`."""
     if _is_torch(v):
         if _is_torch(s):
             s = s.to(v.dtype)
-        e = bc1 * eps
         if _is_torch(e):
             e = e.to(v.dtype)
         return torch.addcmul(torch.as_tensor(e, dtype=v.dtype, device=v.device),
                              v.sqrt(), torch.as_tensor(s, dtype=v.dtype, device=v.device))
-    return np.sqrt(v) * s + bc1 * eps
+    return np.sqrt(v) * s + e
 
 
 def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
-                dim: Dim = None) -> tuple[Any, Any, Any]:
+                dim: Dim = None, with_gap: bool = True) -> tuple[Any, Any, Any]:
     r"""One tensor's parts for :func:`combine` (weight :math:`\omega = \eta`), W-weighted form:
     (:math:`\langle g, d\rangle_{P^{-1}}`,
     :math:`\langle d-g, g+\lambda Pd\rangle_W + \mu\langle d-g, x\rangle`,
@@ -266,12 +433,13 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
     Computed with few passes over memory, using :math:`g + \lambda Pd = (I+\lambda P)d - (d-g)`
     and :math:`W(I+\lambda P) = P^{-1}`:
     :math:`\langle d-g, g+\lambda Pd\rangle_W = \langle d-g, P^{-1}d\rangle - \|d-g\|^2_W`.
-    Low-precision torch tensors are summed on float32 copies."""
+    Low-precision torch tensors are summed on float32 copies. ``with_gap=False`` skips the
+    first product (returned as 0.0) for callers that pass :func:`taylor_gap` to :func:`combine`."""
     if _is_torch(g) and g.dtype not in (torch.float32, torch.float64):
         g, d, P = g.float(), d.float(), P.float()
         x = x.float() if x is not None else None
     u = d / P                                    # P⁻¹d
-    gap_unit = inner(g, u, dim)
+    gap_unit = inner(g, u, dim) if with_gap else 0.0
     diff = d - g
     a = inner(diff, u, dim)
     wdiff = diff / (P * (1.0 + lam * P))         # W(d − g)
@@ -366,6 +534,47 @@ def dual_value(beta: Any, f: Any, gap: Any, g: Any, d: Any, lr: Any, lam: Any, P
     mixed = f + beta * gap + inner((1.0 - beta) * g + beta * d, u, dim)
     p1, p2 = proximal(u, d, lr, lam, P, wd, x, dim)
     return mixed + p1 + p2
+
+
+# ----------------------------------------------------------------------------- constant-β stability
+def momentum_stability_bound(beta: float, L: float, kind: str = "ema") -> float:
+    r"""The largest stable learning rate of constant-β momentum on a quadratic whose largest
+    curvature (Hessian eigenvalue) is L > 0: the run converges for every start iff η is below it.
+
+    ``kind="ema"`` — EMA heavy ball :math:`d_{t+1} = \beta d_t + (1-\beta)g_t`,
+    :math:`x_{t+1} = x_t - \eta d_{t+1}` (β = 0 is plain gradient descent):
+
+    .. math:: \eta < \frac{2(1+\beta)}{(1-\beta)L}.
+
+    Derivation: along an eigenvector of curvature h, g_t = h x_t and
+    :math:`\eta d_t = x_{t-1} - x_t`, so :math:`x_{t+1} = (1 + \beta - a)x_t - \beta x_{t-1}` with
+    :math:`a = \eta(1-\beta)h`. The characteristic polynomial :math:`z^2 - (1+\beta-a)z + \beta`
+    has both roots inside the unit circle iff (Jury) :math:`|\beta| < 1` and
+    :math:`|1+\beta-a| < 1+\beta`, i.e. :math:`0 < a < 2(1+\beta)`; at the upper end a root is
+    z = −1 (the iterate flips sign and grows beyond it). The largest h = L binds.
+
+    ``kind="heavy_ball"`` — torch's undampened :math:`d_{t+1} = \beta d_t + g_t`: the same
+    recurrence with a = ηh, so :math:`\eta < 2(1+\beta)/L`.
+
+    ``kind="nesterov"`` — the EMA Nesterov step :math:`x_{t+1} = x_t - \eta(\beta d_{t+1} +
+    (1-\beta)g_t)`: with c = 1 − β the state (x, d) evolves by
+    :math:`\begin{pmatrix}1-\eta ch(1+\beta) & -\eta\beta^2\\ ch & \beta\end{pmatrix}`, trace
+    :math:`1+\beta-\eta ch(1+\beta)`, determinant :math:`\beta(1-\eta ch)`; Jury's conditions
+    1 + det ± tr > 0, |det| < 1 leave :math:`\eta < 2(1+\beta)/((1-\beta)(1+2\beta)L)`.
+
+    β ≥ 1 or L ≤ 0 (no curvature): ``inf``."""
+    beta, L = float(beta), float(L)
+    if not (0.0 <= beta) or not np.isfinite(L):
+        raise ValueError(f"need 0 <= beta and a finite L, got beta={beta!r}, L={L!r}")
+    if beta >= 1.0 or L <= 0.0:
+        return float(np.inf)
+    if kind == "ema":
+        return 2.0 * (1.0 + beta) / ((1.0 - beta) * L)
+    if kind == "heavy_ball":
+        return 2.0 * (1.0 + beta) / L
+    if kind == "nesterov":
+        return 2.0 * (1.0 + beta) / ((1.0 - beta) * (1.0 + 2.0 * beta) * L)
+    raise ValueError(f"kind must be 'ema', 'heavy_ball' or 'nesterov', got {kind!r}")
 
 
 # ============================================================================= the Theory page

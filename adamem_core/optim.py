@@ -80,6 +80,18 @@ def _scalar(value: float, device: torch.device) -> torch.Tensor:
     return torch.full((), float(value), dtype=torch.float64, device=device)
 
 
+def _real(t: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_real(t) if torch.is_complex(t) else t
+
+
+def _step_value(step: torch.Tensor) -> Any:
+    """The step count as a number in eager mode (a CPU tensor: no device sync), as the tensor
+    itself under ``torch.compile`` (no graph break; torch's own optimizers do the same)."""
+    if torch.compiler.is_compiling():
+        return step
+    return step.item()
+
+
 def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
     if isinstance(loss, torch.Tensor):
         return loss.detach().to(device=device, dtype=torch.float64).reshape(())
@@ -104,17 +116,41 @@ class _AMBase(Optimizer):
         with torch.enable_grad():
             return closure()
 
-    def _gather(self, group: dict) -> tuple[list, list]:
-        params, grads = [], []
+    def _gather(self, group: dict) -> tuple[list, list, list]:
+        """(parameters, real views, gradients as real views): complex tensors are handled as
+        their real views (``torch.view_as_real``), as torch's own optimizers do, so inner products
+        are real inner products and the second moment holds |g|² summed over (re, im) parts."""
+        params, views, grads = [], [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients; "
                                    "use a dense gradient (e.g. nn.Embedding(sparse=False))")
+            g = -p.grad if group["maximize"] else p.grad
             params.append(p)
-            grads.append(-p.grad if group["maximize"] else p.grad)
-        return params, grads
+            views.append(_real(p))
+            grads.append(_real(g))
+        return params, views, grads
+
+    def _global_sums(self, rows: torch.Tensor) -> torch.Tensor:
+        """THE place where a global β's sums are formed, once per step: ``rows`` is a small
+        (k, n_tensors) float64 tensor of per-tensor terms; the result is their k sums (a
+        distributed reduction of these few scalars belongs here)."""
+        return rows.sum(dim=-1)
+
+    # pickling / deepcopy keep the last step's statistics (torch's Optimizer drops extra attributes)
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["last_stats"] = getattr(self, "last_stats", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("last_stats", None)
+        for group in self.param_groups:      # groups saved without a key get its default,
+            for k, v in self.defaults.items():   # as torch's optimizers do
+                group.setdefault(k, v)
 
     def _exact_gap(self, loss: Any, params: list[torch.Tensor],
                    maximize: bool = False) -> torch.Tensor | None:
@@ -134,7 +170,7 @@ class _AMBase(Optimizer):
 
     # scalars kept in float64 whatever the parameter dtype (torch's load_state_dict would cast
     # every floating-point state tensor but "step" to the parameter's dtype)
-    _FLOAT64_STATE = ("prev_loss", "prod_beta1", "step")
+    _FLOAT64_STATE = ("prev_loss", "prod_beta1", "step", "prev_scale", "prev_eps")
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_state = state_dict["state"]
@@ -190,7 +226,8 @@ class AMSGD(_AMBase):
 
     Args:
         params: parameters or parameter groups.
-        lr: step size η (> 0 … any finite value ≥ 0).
+        lr: step size η ≥ 0 (default 1e-3, as ``torch.optim.SGD``; 0 is a normal value: see
+            ``adamem_core.model``'s conventions).
         lam: model weight λ ≥ 0 (default 0.1).
         beta_max: cap of the adaptive β, in [0, 1) (default 0.9).
         beta: ``None`` (default) adapts β; a float in [0, 1) fixes it (the model's choice is still
@@ -222,7 +259,8 @@ class AMSGD(_AMBase):
         True
     """
 
-    def __init__(self, params: Iterable, lr: float, *, lam: float = 0.1, beta_max: float = 0.9,
+    def __init__(self, params: Iterable, lr: float = 1e-3, *, lam: float = 0.1,
+                 beta_max: float = 0.9,
                  beta: float | None = None, weight_decay: float = 0.0, loss_gap: str = "taylor",
                  beta_scope: str = "global", foreach: bool | None = None,
                  maximize: bool = False, nesterov: bool = False) -> None:
@@ -248,20 +286,26 @@ class AMSGD(_AMBase):
         g0 = self.param_groups[0]
         loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
-        groups, all_p, all_g, all_d = [], [], [], []
+        groups, all_p, all_g, all_d, prev_lrs = [], [], [], [], []
         for group in self.param_groups:
-            params, grads = self._gather(group)
+            params, views, grads = self._gather(group)
             if not params:
                 continue
             if group["weight_decay"] != 0:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+                grads = torch._foreach_add(grads, views, alpha=group["weight_decay"])
+            lr = float(group["lr"])
             dirs = []
             for p, g in zip(params, grads):
                 st = self.state[p]
                 if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
-                    st["direction"] = g.detach().clone(memory_format=torch.preserve_format)
-                dirs.append(st["direction"])
-            groups.append((group, params, grads, dirs))
+                    st["direction"] = (torch.view_as_complex(g.detach().clone()) if
+                                       torch.is_complex(p) else
+                                       g.detach().clone(memory_format=torch.preserve_format))
+                dirs.append(_real(st["direction"]))
+                # η of the step that led here (the taylor gap's η'); d_0 = g_0 acts as a previous
+                # step η_0 d_0 (model.py's conventions)
+                prev_lrs.append(st.get("prev_lr", lr))
+            groups.append((group, params, views, grads, dirs))
             all_p += params
             all_g += grads
             all_d += dirs
@@ -269,8 +313,8 @@ class AMSGD(_AMBase):
             return loss
 
         device = all_p[0].device
-        gap = (self._exact_gap(loss, all_p, g0["maximize"]) if g0["loss_gap"] == "exact"
-               else None)
+        exact = g0["loss_gap"] == "exact"
+        gap = self._exact_gap(loss, all_p, g0["maximize"]) if exact else None
 
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
         sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
@@ -278,29 +322,44 @@ class AMSGD(_AMBase):
             gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
         else:
             gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
-        lrs = [float(gr["lr"]) for gr, ps, _, _ in groups for _ in ps]
-        lams = [float(gr["lam"]) for gr, ps, _, _ in groups for _ in ps]
+        lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
+        lams = [float(gr["lam"]) for gr, ps, *_ in groups for _ in ps]
+        # the taylor gap η'⟨g, d⟩ (model.taylor_gap): with η' = η it is the η-free closed form
+        constant = prev_lrs == lrs and min(lrs) > 0   # (η' = η = 0: nothing moved, gap 0)
         scope_global = g0["beta_scope"] == "global"
         if scope_global:
             if len(set(lrs)) == 1 and len(set(lams)) == 1:
-                terms = model.beta_sgd(gg.sum(), gd.sum(), dd.sum(), lrs[0], lams[0],
-                                       g0["beta_max"], gap)
+                rows = [gg, gd, dd] if constant or exact else [gg, gd, dd,
+                                                               gd * _per_tensor(prev_lrs, device)]
+                s = self._global_sums(torch.stack(rows))
+                if not exact and not constant:
+                    gap = s[3]
+                terms = model.beta_sgd(s[0], s[1], s[2], lrs[0], lams[0], g0["beta_max"], gap)
             else:   # groups with different η or λ: weighted combination of their parts
-                parts = [model.sgd_parts(a, b, c, lm) for a, b, c, lm in zip(gg, gd, dd, lams)]
-                terms = model.combine(parts, lrs, [lr / (1 + lm) for lr, lm in zip(lrs, lams)],
-                                      gap, g0["beta_max"])
+                w_ref, ws = model.sum_weights([lr / (1 + lm) for lr, lm in zip(lrs, lams)],
+                                              [1 / (1 + lm) for lm in lams])
+                _, a, c = model.sgd_parts(gg, gd, dd, _per_tensor(lams, device))
+                w = _per_tensor(ws, device)
+                s = self._global_sums(torch.stack([gd * _per_tensor(prev_lrs, device), w * a,
+                                                   w * c]))
+                terms = model.beta_from_sums(s[0] if gap is None else gap, s[1], s[2], w_ref,
+                                             g0["beta_max"])
         else:
             lr_v = _per_tensor(lrs, device)
             lam_v = _per_tensor(lams, device)
-            bmax_v = _per_tensor([float(gr["beta_max"]) for gr, ps, _, _ in groups for _ in ps],
+            bmax_v = _per_tensor([float(gr["beta_max"]) for gr, ps, *_ in groups for _ in ps],
                                  device)
-            tgap = None if gap is None else self._split_gap(gap, lr_v * gd)
+            shares = gd * _per_tensor(prev_lrs, device)
+            if exact:
+                tgap = self._split_gap(gap, shares)
+            else:
+                tgap = None if constant else shares
             terms = model.beta_sgd(gg, gd, dd, lr_v, lam_v, bmax_v, tgap)
 
         # per group: the β used (the model's, or the fixed one: a 0-dim tensor, or one per
         # tensor), then d ← (1−b)d + b·g with b = (1−β)/(1+λ) (model.direction_coefficients)
         used, i = [], 0
-        for group, params, grads, dirs in groups:
+        for group, params, views, grads, dirs in groups:
             n = len(params)
             if group["beta"] is not None:
                 beta = _scalar(group["beta"], device)
@@ -318,14 +377,17 @@ class AMSGD(_AMBase):
                     coef_b.append(cast[d.dtype])
                 else:
                     coef_b.append(b[k].to(d.dtype))
+            lr = float(group["lr"])
             if _use_foreach(group["foreach"], params):
                 torch._foreach_lerp_(dirs, grads, coef_b)       # d ← a d + b g  (a = 1 − b)
                 step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
-                torch._foreach_add_(params, step_dirs, alpha=-group["lr"])
+                torch._foreach_add_(views, step_dirs, alpha=-lr)
             else:
-                for p, g, d, bk in zip(params, grads, dirs, coef_b):
+                for x, g, d, bk in zip(views, grads, dirs, coef_b):
                     d.lerp_(g, bk)
-                    p.add_(d.lerp(g, bk) if group["nesterov"] else d, alpha=-group["lr"])
+                    x.add_(d.lerp(g, bk) if group["nesterov"] else d, alpha=-lr)
+            for p in params:
+                self.state[p]["prev_lr"] = lr
 
         beta_used = used[0] if scope_global else torch.cat(used)
         lam_used = lams[0] if scope_global else _per_tensor(lams, device)
@@ -419,93 +481,135 @@ class AMAdamW(_AMBase):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         g0 = self.param_groups[0]
-        loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
+        exact = g0["loss_gap"] == "exact"
+        loss = self._closure_loss(closure, exact)
 
-        entries = []   # (group, p, g, d, v, prod, step, P)
+        entries = []   # (group, p, x, g, st, beta1_max, beta2, first)
         for group in self.param_groups:
-            params, grads = self._gather(group)
+            params, views, grads = self._gather(group)
             beta1_max, beta2 = group["betas"]
             if group["beta1"] is not None:
                 beta1_max = group["beta1"]
-            for p, g in zip(params, grads):
+            for p, x, g in zip(params, views, grads):
                 st = self.state[p]
-                if "exp_avg" not in st:
+                first = "exp_avg" not in st      # memory still AdamW's m_0 = 0
+                if first:
                     st["step"] = torch.tensor(0.0, dtype=torch.float64)
                     st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["prod_beta1"] = torch.ones((), dtype=torch.float64, device=p.device)
-                entries.append((group, p, g, st, beta1_max, beta2))
+                entries.append((group, p, x, g, st, beta1_max, beta2, first))
         if not entries:
             return loss
 
         device = entries[0][1].device
-        gap = (self._exact_gap(loss, [e[1] for e in entries], g0["maximize"])
-               if g0["loss_gap"] == "exact" else None)
+        scope_global = g0["beta_scope"] == "global"
+        gap = self._exact_gap(loss, [e[1] for e in entries], g0["maximize"]) if exact else None
+        zero = None
 
-        # second moment, preconditioner, and each tensor's parts of the closed form
-        Ps, parts = [], []
+        # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
+        #    step's η', μ' and preconditioner P' = √v'·s' + e' (v before this step's update)
+        gaps = []
+        need_gaps = gap is None or not scope_global   # (per-tensor exact: the split's shares)
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
+            if not need_gaps:
+                break
+            if first:
+                if zero is None:
+                    zero = torch.zeros((), dtype=torch.float64, device=device)
+                gaps.append(zero)                  # d_0 = 0: no memory plane above ℓ_g
+                continue
+            d = _real(st["exp_avg"])
+            if "prev_scale" in st:
+                P_prev = model.precondition(_real(st["exp_avg_sq"]), st["prev_scale"],
+                                            st["prev_eps"])
+            else:   # a checkpoint from before this convention: the current P stands in
+                P_prev = None
+            lr_prev = st.get("prev_lr", float(group["lr"]))
+            wd_prev = st.get("prev_wd", float(group["weight_decay"]))
+            if P_prev is None:
+                P_prev = self._current_precond(group, st, g, beta1_max, beta2)
+            gaps.append(model.taylor_gap(g, d, lr_prev, P_prev, wd_prev, x).to(torch.float64))
+
+        # 2. second moment (as AdamW), preconditioner, each tensor's parts of the closed form
         foreach = _use_foreach(g0["foreach"], [e[1] for e in entries])
         if foreach:
-            vs = [e[3]["exp_avg_sq"] for e in entries]
-            gs = [e[2] for e in entries]
-            b2 = [e[5] for e in entries]
+            vs = [_real(e[4]["exp_avg_sq"]) for e in entries]
+            gs = [e[3] for e in entries]
+            b2 = [e[6] for e in entries]
             if len(set(b2)) == 1:
                 torch._foreach_mul_(vs, b2[0])
                 torch._foreach_addcmul_(vs, gs, gs, value=1 - b2[0])
             else:
                 for v, g, b in zip(vs, gs, b2):
                     v.mul_(b).addcmul_(g, g, value=1 - b)
-        for group, p, g, st, beta1_max, beta2 in entries:
+        Ps, scal, a_s, c_s = [], [], [], []
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
             st["step"] += 1
-            v = st["exp_avg_sq"]
+            v = _real(st["exp_avg_sq"])
             if not foreach:
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            step = float(st["step"])   # CPU tensor: no device sync
             bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
-            P = model.preconditioner(v, step, beta2, group["eps"], bc1)
+            s, e = model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
+            P = model.precondition(v, s, e)
             Ps.append(P)
-            parts.append(model.adamw_parts(g, st["exp_avg"], P, group["lam"],
-                                           group["weight_decay"], p))
+            scal.append((s, e))
+            _, a, c = model.adamw_parts(g, _real(st["exp_avg"]), P,
+                                        model.first_step_lam(group["lam"], first),
+                                        group["weight_decay"], x, with_gap=False)
+            a_s.append(a)
+            c_s.append(c)
         lrs = [float(e[0]["lr"]) for e in entries]
-        gam, a, c = (torch.stack([pt[k] for pt in parts]).to(torch.float64) for k in range(3))
-        bmax = [e[4] for e in entries]
-        if g0["beta_scope"] == "global":
-            if len(set(lrs)) == 1:   # one η: the weights ω_i = η factor out of the sums
-                terms = model.combine([(gam.sum(), a.sum(), c.sum())], lrs[:1], lrs[:1], gap,
-                                      bmax[0])
-            else:
-                terms = model.combine([(gam[i], a[i], c[i]) for i in range(len(entries))], lrs,
-                                      lrs, gap, bmax[0])
+        firsts = [e[7] for e in entries]
+        a_v, c_v = torch.stack(a_s).to(torch.float64), torch.stack(c_s).to(torch.float64)
+        bmax = [e[5] for e in entries]
+        if scope_global:
+            # weights ω_i = η_i; a tensor at its first step takes AdamW's step (no say in β)
+            w_ref, ws = model.sum_weights([0.0 if f else lr for lr, f in zip(lrs, firsts)],
+                                          [0.0 if f else 1.0 for f in firsts])
+            w = _per_tensor(ws, device)
+            rows = [w * a_v, w * c_v] + ([torch.stack(gaps)] if gap is None else [])
+            s = self._global_sums(torch.stack(rows))
+            terms = model.beta_from_sums(s[2] if gap is None else gap, s[0], s[1], w_ref,
+                                         bmax[0])
             betas_model = [terms.beta] * len(entries)
         else:
             lr_v = _per_tensor(lrs, device)
-            tgap = None if gap is None else self._split_gap(gap, lr_v * gam)
-            terms = model.combine([(gam, a, c)], [lr_v], [lr_v], tgap,
+            gap_v = torch.stack(gaps)
+            tgap = gap_v if gap is None else self._split_gap(gap, gap_v)
+            terms = model.combine([(None, a_v, c_v)], [lr_v], [lr_v], tgap,
                                   _per_tensor(bmax, device))
             betas_model = list(terms.beta.unbind(0))
 
+        # 3. the update: d ← d + z(g − d), x ← (1 − ημ)x − η P⁻¹d
         used, eff = [], []
-        for (group, p, g, st, beta1_max, beta2), P, bm in zip(entries, Ps, betas_model):
+        for (group, p, x, g, st, beta1_max, beta2, first), P, (s, e), bm in zip(
+                entries, Ps, scal, betas_model):
             beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
+            lam, lr, wd = group["lam"], float(group["lr"]), float(group["weight_decay"])
+            if first:   # AdamW's first step: β₁max and no λ
+                beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
+                lam = model.first_step_lam(lam, True)
             used.append(beta)
-            d = st["exp_avg"]
-            lam, lr, wd = group["lam"], group["lr"], group["weight_decay"]
-            b = (1.0 - beta).to(p.dtype)
+            d = _real(st["exp_avg"])
             if lam == 0:
-                d.lerp_(g, b)                                       # AdamW's first moment
+                d.lerp_(g, (1.0 - beta).to(d.dtype))               # AdamW's first moment
                 eff.append(beta)
             else:
                 # model.update_direction_adamw as a lerp d ← d + z(g − d); the effective
                 # momentum (λP+β)/(1+λP) is 1 − z
-                z = model.adamw_direction_weight(beta.to(p.dtype), lam, P)
+                z = model.adamw_direction_weight(beta.to(d.dtype), lam, P)
                 d.lerp_(g, z)
                 eff.append(1.0 - z.mean(dtype=torch.float32).to(torch.float64))
             if wd != 0:
-                p.mul_(1 - lr * wd)
-            p.addcdiv_(d, P, value=-lr)
+                x.mul_(1 - lr * wd)
+            x.addcdiv_(d, P, value=-lr)
             st["prod_beta1"] = st["prod_beta1"] * beta
+            # what the next step's taylor gap needs: this step's η, μ and P = √v·s + e
+            st["prev_lr"], st["prev_wd"] = lr, wd
+            st["prev_scale"], st["prev_eps"] = s, e
 
-        if g0["beta_scope"] == "global":
+        if scope_global:
             beta_used, eff_out = used[0], torch.stack(eff).mean()
         else:
             beta_used, eff_out = torch.stack(used), torch.stack(eff)
@@ -519,6 +623,14 @@ class AMAdamW(_AMBase):
             "effective_momentum": eff_out,
         }
         return loss
+
+    @staticmethod
+    def _current_precond(group: dict, st: dict, g: torch.Tensor, beta1_max: float,
+                         beta2: float) -> torch.Tensor:
+        """P of the coming step (for a checkpoint saved before prev_scale existed)."""
+        v = _real(st["exp_avg_sq"]) * beta2 + (1 - beta2) * g * g
+        bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
+        return model.preconditioner(v, _step_value(st["step"]) + 1, beta2, group["eps"], bc1)
 
 
 # ============================================================================= the registry

@@ -24,6 +24,9 @@ LAM_RANGE = (0.0, 10.0)
 BETA_MAX_RANGE = (0.0, 0.999)
 BETA_RANGE = (0.0, 0.999)
 TOL_RANGE = (1e-14, 1e-1)
+NOISE_RANGE = (0.0, 100.0)   # gradient noise σ
+SEED_RANGE = (0, 999_999)
+NOISE_SEEDS = 16             # seeds drawn for the median and band of the gap chart (σ > 0)
 COORD_LIMIT = 1e4            # start coordinates (further clamped to the landscape's domain)
 MAX_RUNS = 8
 MAX_FORMULA = 300
@@ -75,6 +78,8 @@ class Scene:
     lecture: bool = False
     surface3d: bool = False
     model_beta: bool = False
+    noise: float = 0.0           # gradient noise σ (every gradient is ∇f + σξ, ξ ~ N(0, I))
+    seed: int = 0                # the noise seed of the runs drawn
 
     # ------------------------------------------------------------------ specs
     def specs(self) -> list[OptimizerSpec]:
@@ -108,6 +113,9 @@ class Scene:
             q[f"p_{k}"] = f"{v:g}"
         if self.landscape == CUSTOM:
             q["expr"] = self.formula
+        if self.noise > 0:
+            q["noise"] = f"{self.noise:g}"
+            q["seed"] = str(self.seed)
         for key, on in (("lecture", self.lecture), ("surface", self.surface3d),
                         ("mbeta", self.model_beta)):
             if on:
@@ -283,11 +291,13 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Any]) -> tupl
         gap = "taylor"
     t = _num(q.get("t", steps), "step t", 0, steps, steps, notices, integer=True)
     tol = _num(q.get("tol", d.tol), "tolerance", *TOL_RANGE, d.tol, notices)
+    noise = _num(q.get("noise", d.noise), "gradient noise σ", *NOISE_RANGE, d.noise, notices)
+    seed = _num(q.get("seed", d.seed), "noise seed", *SEED_RANGE, d.seed, notices, integer=True)
     scene = Scene(landscape=name, params=params, formula=formula, x0=float(x0), y0=float(y0),
                   runs=runs, lr=float(lr), lr_mode=lr_mode, steps=int(steps), lam=float(lam),
                   beta_max=float(bmax), gap=gap, t=int(t), tol=float(tol),
                   lecture=_flag(q.get("lecture", "")), surface3d=_flag(q.get("surface", "")),
-                  model_beta=_flag(q.get("mbeta", "")))
+                  model_beta=_flag(q.get("mbeta", "")), noise=float(noise), seed=int(seed))
     return scene, notices
 
 

@@ -15,6 +15,7 @@ from adamem_core import figures
 from adamem_core.engine import local_surface, step_geometry, step_slice
 from ui.common import (apply_lecture_css, current_scene, lecture_exit_button, lecture_on,
                        scene_grid, scene_runs, try_landscape)
+from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 
 def _n(v: float, digits: int = 4) -> str:
@@ -42,13 +43,13 @@ lecture_exit_button("is_exit_lecture")
 land, err = try_landscape(scene)
 if err:
     st.error(f"The playground's function can't be used: {err}", icon="✏️")
-    st.stop()
+    stop_page()
 trajs = scene_runs(scene)
 candidates = [i for i, tr in enumerate(trajs) if tr.form in ("sgd", "adamw")]
 if not candidates:
     st.info("This page needs an AM run or one of adamem_core's constant-β baselines "
             "(torch's own optimizers have no two-plane model). Add one on the Playground.")
-    st.stop()
+    stop_page()
 
 default_run = next((i for i in candidates if trajs[i].spec.entry.adaptive), candidates[0])
 if st.session_state.get("is_run") not in candidates:
@@ -59,7 +60,7 @@ tr = trajs[st.session_state["is_run"]]
 last = tr.steps - 1 if tr.diverged_at is None else tr.diverged_at - 1
 if last < 0:
     st.error(f"{tr.label} diverged at step {tr.diverged_at}: there is no step to inspect.")
-    st.stop()
+    stop_page()
 if "is_t" not in st.session_state:
     if scene.t < scene.steps:      # the playground's step slider was moved: follow it
         st.session_state["is_t"] = min(max(scene.t, 1), last)

@@ -10,16 +10,18 @@ import math
 
 import streamlit as st
 
-from adamem_core import figures
-from adamem_core.engine import summarize, trajectories_frame
+from adamem_core.engine import trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
+from adamem_core.figures.frozen import FrozenFigure
 from adamem_core.lecture_deck import lecture_deck_html
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
                                MAX_FORMULA, MAX_RUNS, STEPS_RANGE, RunChoice, Scene,
                                parse_query, token_label)
+from ui import shared_figures
 from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, apply_lecture_css, current_scene,
-                       landscape_label, lecture_exit_button, lecture_on, scene_grid,
-                       scene_runs, set_scene, show_notices, try_landscape)
+                       landscape_label, lecture_exit_button, lecture_on, scene_runs, set_scene,
+                       show_notices, try_landscape)
+from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 
 LR_GRID = sorted({round(m * 10.0 ** e, 12) for e in range(-5, 1) for m in (1, 1.5, 2, 3, 5, 7)}
                  | {10.0})
@@ -258,6 +260,16 @@ def lecture_scene_bar(lecture: bool = False):
     return None
 
 
+def _lecture_sized(fig, **layout):
+    """A shared (frozen) chart re-sized for a projector: a new figure with a new top-level
+    layout; the spec every session shares is not touched."""
+    spec = fig.spec if isinstance(fig, FrozenFigure) else fig.to_dict()
+    lay = dict(spec.get("layout", {}))
+    for k, v in layout.items():
+        lay[k] = {**lay.get(k, {}), **v} if isinstance(v, dict) else v
+    return FrozenFigure({**spec, "layout": lay})
+
+
 # ----------------------------------------------------------------------------- page
 def story(rows: list[dict], tol: float) -> str:
     bits = []
@@ -305,18 +317,17 @@ if err or formula_error:
     st.error(f"The function can't be used: {err or formula_error}", icon="✏️")
     st.info("Fix the formula in the sidebar (the message says where the problem is); "
             "the charts come back as soon as it parses.")
-    st.stop()
+    stop_page()
 if not scene.runs:
     st.info("Choose at least one optimizer in the sidebar.")
-    st.stop()
+    stop_page()
 
 st.caption(f"**{land.title}** — {land.note}")
 # every landscape's LaTeX already starts with "f(x, y) =" (the custom parser's too)
 st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {land.latex}")
 
-trajs = scene_runs(scene)
-grid = scene_grid(scene)
-rows = summarize(trajs, land, scene.tol)
+# every chart and the summary are built once per scene and shared by every session showing it
+rows, table = shared_figures.summary(scene)
 if story_slot is not None:      # lecture mode: the story is the caption over the charts
     story_slot.markdown(story(rows, scene.tol))
 else:
@@ -334,26 +345,22 @@ with (chart_box if lecture else st.container()):
     # lecture: the paths' square plot needs less width than the β chart's legend
     left, right = st.columns([0.8, 1.2] if lecture else [1.15, 1], gap="medium")
 with left:
-    fig_traj = figures.trajectory_figure(grid, trajs, land.title, land.minima,
-                                         (scene.x0, scene.y0), t=t, animate=not scene.surface3d,
-                                         surface3d=scene.surface3d, lecture=lecture,
-                                         max_frames=80,   # smooth enough, and a lighter page
-                                         pick_grid=0 if scene.surface3d else 25)
+    fig_traj = shared_figures.trajectory_chart(scene, t)
     if lecture:     # the β chart beside it carries the legend (same styles in both)
-        fig_traj.update_layout(height=LECTURE_H, showlegend=False, title_text=land.title,
-                               margin=dict(t=int(fig_traj.layout.title.font.size * 1.3 + 24)))
+        fig_traj = _lecture_sized(fig_traj, height=LECTURE_H, showlegend=False,
+                                  title={"text": land.title},
+                                  margin={"t": int(26 * 1.3 + 24)})
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
         st.plotly_chart(fig_traj, key="pg_contour", width="stretch",
                         on_select=_on_pick_start, selection_mode="points")
 with right:
-    fig_gap = figures.gap_figure(trajs, land.f_star, t=t, lecture=lecture)
-    fig_beta = figures.beta_figure(trajs, t=t, show_model_beta=scene.model_beta,
-                                   lecture=lecture)
+    fig_gap = shared_figures.gap_chart(scene, t)
+    fig_beta = shared_figures.beta_chart(scene, t)
     if lecture:     # β first, beside the paths; the gap chart under it
-        fig_beta.update_layout(height=LECTURE_H)
-        st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
+        st.plotly_chart(_lecture_sized(fig_beta, height=LECTURE_H), key="pg_beta_fig",
+                        width="stretch")
         st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
     else:
         st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
@@ -361,12 +368,13 @@ with right:
 
 st.subheader("Summary")
 if lecture:     # a plain table takes the lecture stylesheet's type size (the grid is a canvas)
-    st.table(figures.summary_table(rows, scene.tol), hide_index=True)
+    st.table(table, hide_index=True)
 else:
-    st.dataframe(figures.summary_table(rows, scene.tol), hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch")
 
 c1, c2, c3 = st.columns(3)
-c1.download_button("Trajectories (CSV)", lambda: trajectories_frame(trajs).to_csv(index=False),
+c1.download_button("Trajectories (CSV)",
+                   lambda: trajectories_frame(scene_runs(scene)).to_csv(index=False),
                    file_name="adamem_trajectories.csv", mime="text/csv", key="pg_dl_csv",
                    on_click="ignore")
 c2.download_button("Trajectory figure (standalone HTML)",

@@ -152,3 +152,76 @@ def chromium() -> Iterator["object"]:
             yield browser
         finally:
             browser.close()
+
+
+# ----------------------------------------------------------------------------- run marker
+# Every run of the app ends with a hidden marker (ui.common.mark_rendered, written by app.py
+# after the page has run): <div class="adamem-rendered" data-run data-status data-page
+# data-query>. Its arrival with a new run number proves the rerun finished (Streamlit sends a
+# run's elements in order); Streamlit's "Running…" indicator proves nothing (it may never
+# appear), so the browser tests wait on the marker, never on the absence of an indicator.
+RENDERED_JS = """() => {
+    const m = document.querySelector('.adamem-rendered');
+    return m ? {run: Number(m.dataset.run), status: m.dataset.status, page: m.dataset.page,
+                query: m.dataset.query} : null; }"""
+CHARTS_DRAWN_JS = """() => {
+    const charts = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'));
+    return !document.querySelector('[data-testid="stSkeleton"]')
+        && charts.every(c => c.querySelector('.js-plotly-plot .main-svg')); }"""
+
+
+def rendered(page) -> dict | None:
+    """The run marker now on the page (``{run, status, page, query}``), or None."""
+    return page.evaluate(RENDERED_JS)
+
+
+def wait_rendered(page, *, after: int = 0, path: str | None = None,
+                  query: Mapping[str, str] | None = None, timeout_ms: int = 90_000) -> dict:
+    """Wait for a finished run newer than run number ``after`` (0: any run of this session),
+    optionally drawn for page ``path`` (its url_path, "/" for the default page) and a URL query
+    containing ``query``; then for Plotly to have drawn every chart. Returns the marker."""
+    from urllib.parse import parse_qsl
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    marker = None
+    while time.monotonic() < deadline:
+        marker = rendered(page)
+        if (marker and marker["run"] > after and (path is None or marker["page"] == path)
+                and all(dict(parse_qsl(marker["query"])).get(k) == v
+                        for k, v in (query or {}).items())):
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError(f"no finished run after run {after} for page {path!r} and query "
+                             f"{query!r} within {timeout_ms / 1000:.0f} s; last marker: {marker}")
+    page.wait_for_function(CHARTS_DRAWN_JS, timeout=max(1000, (deadline - time.monotonic()) * 1000))
+    return marker
+
+
+def rerun(page, action: Callable[[], object], **expect) -> dict:
+    """Do ``action`` (a click, a choice) and wait until the rerun it triggers has finished
+    (``wait_rendered`` with ``after`` = the run shown before the action)."""
+    before = rendered(page)
+    action()
+    return wait_rendered(page, after=before["run"] if before else 0, **expect)
+
+
+# ----------------------------------------------------------------------------- page checks
+def assert_no_error_box(page) -> None:
+    exc = page.locator('[data-testid="stException"]')
+    assert exc.count() == 0, exc.first.inner_text()[:2000]
+    err = page.locator('[data-testid="stAlertContentError"]')
+    assert err.count() == 0, err.first.inner_text()[:2000]
+    # Streamlit's "Page not found" dialog and connection errors are modal dialogs
+    dialogs = page.locator('[role="dialog"]')
+    assert dialogs.count() == 0, dialogs.first.inner_text()[:500]
+
+
+def chart_count(page) -> int:
+    return page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').count()
+
+
+def chart_titles(page) -> list[str]:
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+                 .map(p => (p.querySelector('.gtitle') || {}).textContent || '')""")

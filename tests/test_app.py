@@ -23,7 +23,7 @@ from adamem_core.expressions import ExpressionError, custom
 from adamem_core.landscapes import LANDSCAPES
 from adamem_core.scene import LECTURE_SCENES
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.numerical, pytest.mark.timeout(300)]
 
 PLAYGROUND = "app_pages/playground.py"
 INSIDE = "app_pages/inside_step.py"

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_no_error_box, chart_count, chart_titles, rerun, wait_rendered
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
@@ -24,47 +25,10 @@ LOAD_MS = 90_000          # first load on a busy 2-core machine: imports, torch,
 
 # ----------------------------------------------------------------------------- helpers
 def wait_idle(page, timeout_ms: int = LOAD_MS) -> None:
-    """Wait until Streamlit has finished its run (no "Running…" status widget for a while) and
-    Plotly has drawn every chart on the page."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    quiet_since = None
-    while time.monotonic() < deadline:
-        busy = page.evaluate(
-            """() => {
-                const running = document.querySelector('[data-testid="stStatusWidget"]');
-                const skeleton = document.querySelector('[data-testid="stSkeleton"]');
-                const undrawn = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
-                    .some(c => !c.querySelector('.js-plotly-plot .main-svg'));
-                return Boolean(running || skeleton || undrawn);
-            }""")
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 0.8:
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError("the app did not become idle")
-
-
-def assert_no_error_box(page) -> None:
-    exc = page.locator('[data-testid="stException"]')
-    assert exc.count() == 0, exc.first.inner_text()[:2000]
-    err = page.locator('[data-testid="stAlertContentError"]')
-    assert err.count() == 0, err.first.inner_text()[:2000]
-    # Streamlit's "Page not found" dialog and connection errors are modal dialogs
-    dialogs = page.locator('[role="dialog"]')
-    assert dialogs.count() == 0, dialogs.first.inner_text()[:500]
-
-
-def chart_count(page) -> int:
-    return page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').count()
-
-
-def chart_titles(page) -> list[str]:
-    return page.evaluate(
-        """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-                 .map(p => (p.querySelector('.gtitle') || {}).textContent || '')""")
+    """A finished run of this session is on the page (its run marker) and Plotly has drawn
+    every chart. After an interaction that reruns the app, use ``rerun(page, action)`` (or
+    ``wait_rendered(page, after=…)``) instead: it waits for the NEW run's marker."""
+    wait_rendered(page, timeout_ms=timeout_ms)
 
 
 def drawn_traces(page) -> list[int]:
@@ -86,8 +50,8 @@ def full_page_screenshot(page, name: str) -> None:
                  .map(s => document.querySelector(s)).filter(Boolean)
                  .map(e => e.scrollHeight), document.body.scrollHeight)""")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, 1000), 7000)})
-    page.wait_for_timeout(600)
-    wait_idle(page)
+    page.wait_for_timeout(600)            # Plotly re-lays out its charts to the new width
+    wait_rendered(page)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(VIEWPORT)
     page.wait_for_timeout(300)
@@ -97,28 +61,60 @@ def story(page) -> str:
     return page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').all_inner_texts()
 
 
-def goto_page(page, link_text: str, title: str) -> None:
-    """Follow a sidebar navigation link (same session: the scene is kept)."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=link_text).first.click()
+def goto_page(page, link_text: str, title: str, path: str | None = None) -> dict:
+    """Follow a sidebar navigation link (same session: the scene is kept) and wait for that
+    page's run to finish (``path``: its url_path, when the test knows it)."""
+    marker = rerun(page, lambda: page.locator('[data-testid="stSidebarNav"] a',
+                                              has_text=link_text).first.click(),
+                   path=path, timeout_ms=LOAD_MS)
     page.get_by_role("heading", name=title).first.wait_for(timeout=LOAD_MS)
-    wait_idle(page)
+    return marker
 
 
 # ----------------------------------------------------------------------------- the tests
 def test_a_deep_link_is_the_first_visit(streamlit_server, chromium):
     """A copied link to a page other than the first, opened as the server's very first session
-    (runs before the other test on the module's fresh server): the page, and no dialog."""
+    (runs before the other tests on the module's fresh server): the page, and no dialog."""
     context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
     page = context.new_page()
     try:
         page.goto(streamlit_server + "/inside?f=beale&lr=0.03", wait_until="domcontentloaded")
+        wait_rendered(page, path="inside", query={"f": "beale"}, timeout_ms=LOAD_MS)
         page.get_by_role("heading", name="Inside one step").first.wait_for(timeout=LOAD_MS)
-        page.wait_for_function(
-            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
-            ".length >= 4", timeout=LOAD_MS)
-        wait_idle(page)
         assert_no_error_box(page)
+        assert chart_count(page) == 4
         assert "η=0.03" in page.locator("body").inner_text()     # the linked scene's runs
+    finally:
+        context.close()
+
+
+def test_every_page_path_is_a_deep_link(streamlit_server, chromium):
+    """Each page's own path, opened as a new session with a scene in the query: that page, no
+    "Page not found" dialog. The paths are the sidebar's links (pages added later are covered
+    too) plus /playground, the default page's own path (Streamlit serves the default page at
+    "/", so that link needs app.py's hidden twin)."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/", wait_until="domcontentloaded")
+        wait_rendered(page, path="/", timeout_ms=LOAD_MS)
+        hrefs = page.evaluate(
+            """() => Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
+                     .map(a => new URL(a.href).pathname)""")
+        paths = sorted({h.strip("/") for h in hrefs} - {""} | {"playground"})
+        assert {"playground", "inside", "mlp", "about"} <= set(paths), hrefs
+        for path in paths:
+            page.goto(f"{streamlit_server}/{path}?f=beale", wait_until="domcontentloaded")
+            marker = wait_rendered(page, path=path, timeout_ms=LOAD_MS)
+            assert_no_error_box(page)
+            assert marker["status"] in ("done", "stopped"), marker
+            assert page.url.split("?")[0].rstrip("/").endswith("/" + path), page.url
+        # the default page's own path opens the Playground on the linked scene
+        page.goto(streamlit_server + "/playground?f=beale", wait_until="domcontentloaded")
+        wait_rendered(page, path="playground", query={"f": "beale"}, timeout_ms=LOAD_MS)
+        assert_no_error_box(page)
+        page.get_by_role("heading", name="Playground").first.wait_for(timeout=LOAD_MS)
+        assert chart_count(page) == 3 and "Beale" in chart_titles(page)[0], chart_titles(page)
     finally:
         context.close()
 
@@ -131,10 +127,7 @@ def test_app_in_a_browser(streamlit_server, chromium):
     try:
         # --- the Playground loads with its three charts
         page.goto(streamlit_server + "/", wait_until="domcontentloaded")
-        page.wait_for_function(
-            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 3",
-            timeout=LOAD_MS)
-        wait_idle(page)
+        wait_rendered(page, path="/", timeout_ms=LOAD_MS)
         assert_no_error_box(page)
         assert chart_count(page) == 3
         assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
@@ -146,14 +139,10 @@ def test_app_in_a_browser(streamlit_server, chromium):
         assert "torch device:" in sidebar
         full_page_screenshot(page, "playground")
 
-        # --- changing the landscape updates the charts
-        box = page.get_by_role("combobox", name="Function")
-        box.click()
-        page.get_by_role("option", name="Beale", exact=True).click()
-        page.wait_for_function(
-            """() => { const t = document.querySelector('.js-plotly-plot .gtitle');
-                       return t && t.textContent.includes('Beale'); }""", timeout=LOAD_MS)
-        wait_idle(page)
+        # --- changing the landscape updates the charts (the run drawn for f=beale)
+        page.get_by_role("combobox", name="Function").click()
+        rerun(page, lambda: page.get_by_role("option", name="Beale", exact=True).click(),
+              query={"f": "beale"}, timeout_ms=LOAD_MS)
         assert_no_error_box(page)
         assert chart_count(page) == 3
         assert "Beale" in chart_titles(page)[0]
@@ -162,40 +151,38 @@ def test_app_in_a_browser(streamlit_server, chromium):
         full_page_screenshot(page, "playground_beale")
 
         # --- every page, through the sidebar (the scene stays Beale)
-        goto_page(page, "Inside one step", "Inside one step")
+        goto_page(page, "Inside one step", "Inside one step", path="inside")
         assert_no_error_box(page)
         assert chart_count(page) == 4
         assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
         assert page.locator(".katex").count() >= 5          # the numbers of the closed form
         full_page_screenshot(page, "inside_step")
 
-        goto_page(page, "MLP lab", "MLP lab")
+        goto_page(page, "MLP lab", "MLP lab", path="mlp")
         assert_no_error_box(page)
         full_page_screenshot(page, "mlp_lab")
         # a training from the default controls: live curves, then the results and the summary
-        page.get_by_role("button", name="▶ Train").click()
+        rerun(page, lambda: page.get_by_role("button", name="▶ Train").click(), path="mlp",
+              timeout_ms=LOAD_MS)
         page.get_by_role("heading", name="Summary").first.wait_for(timeout=LOAD_MS)
-        wait_idle(page)
         assert_no_error_box(page)
         assert chart_count(page) >= 3, chart_count(page)
         assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
         full_page_screenshot(page, "mlp_lab_trained")
 
-        goto_page(page, "About", "About AdaMem Lab")
+        goto_page(page, "About", "About AdaMem Lab", path="about")
         assert_no_error_box(page)
         assert page.locator(".katex").count() >= 5
         full_page_screenshot(page, "about")
 
-        goto_page(page, "Playground", "Playground")
+        goto_page(page, "Playground", "Playground", path="/")
         assert "Beale" in chart_titles(page)[0]
 
         # --- lecture mode from a link: no controls, big type; the exit button brings them back
         page.goto(streamlit_server + "/?lecture=1", wait_until="domcontentloaded")
-        page.wait_for_function(
-            "document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= 3",
-            timeout=LOAD_MS)
-        wait_idle(page)
+        wait_rendered(page, path="/", query={"lecture": "1"}, timeout_ms=LOAD_MS)
         assert_no_error_box(page)
+        assert chart_count(page) == 3
         assert not page.locator('[data-testid="stSidebar"]').is_visible()
         font = page.evaluate(
             "() => parseFloat(getComputedStyle(document.querySelector('.js-plotly-plot .gtitle'))"
@@ -211,9 +198,10 @@ def test_app_in_a_browser(streamlit_server, chromium):
                  .map(e => e ? parseFloat(getComputedStyle(e).fontSize) : 0)""")
         assert min(sizes) >= 20, sizes
         full_page_screenshot(page, "playground_lecture")
-        page.get_by_role("button", name="Exit lecture mode").click()
+        marker = rerun(page, lambda: page.get_by_role("button", name="Exit lecture mode").click(),
+                       timeout_ms=LOAD_MS)
+        assert "lecture" not in marker["query"], marker
         page.locator('[data-testid="stSidebar"]').wait_for(state="visible", timeout=LOAD_MS)
-        wait_idle(page)
         assert_no_error_box(page)
         assert "lecture=1" not in page.url
         assert not console_errors, console_errors
@@ -357,3 +345,36 @@ def test_lecture_mode_first_screen_on_a_projector(streamlit_server, chromium, vp
         assert bad == [], (name, vp, bad)
     finally:
         ctx.close()
+
+
+def test_mlp_sweep_in_a_browser(streamlit_server, chromium):
+    """The MLP lab's sweep mode from a link: a small sweep (2 optimizers × 4 learning rates × 2
+    seeds), run with the button; the robustness map and the fair comparison are drawn, the best-η
+    table is there; screenshot."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/mlp?m_mode=sweep&m_n=300&m_steps=60&m_hidden=16"
+                  "&m_sopt=am_sgd,sgd_ema:0.9,sgd_ema:0.5&m_snlr=5&m_slo=0.01&m_shi=10"
+                  "&m_sseeds=2", wait_until="domcontentloaded")
+        page.get_by_role("heading", name="MLP lab").first.wait_for(timeout=LOAD_MS)
+        # the summary is written after the server measured the configuration: wait for it
+        page.wait_for_function("document.body.innerText.includes('30 networks')",
+                               timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        page.get_by_role("button", name="▶ Run sweep").click()
+        page.wait_for_function(
+            """() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))
+                     .some(t => t.textContent.includes('Final test accuracy after'))
+                     && document.body.innerText.includes('Sweep table (CSV')""",
+            timeout=LOAD_MS)
+        wait_idle(page)
+        assert_no_error_box(page)
+        assert chart_count(page) == 2, chart_titles(page)
+        assert all(n > 0 for n in drawn_traces(page)), drawn_traces(page)
+        assert "best η" in page.locator("body").inner_text()
+        assert "m_mode=sweep" in page.url
+        full_page_screenshot(page, "mlp_sweep")
+    finally:
+        context.close()

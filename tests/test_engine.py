@@ -33,6 +33,8 @@ from adamem_core.expressions import custom
 from adamem_core.landscapes import LANDSCAPES, get_landscape
 from adamem_core.optim import OPTIMIZERS
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 STEPS = 200
 RTOL_X = 1e-10          # |a − b| ≤ RTOL_X·(1 + |b|) on iterates and values
 RTOL_STATS = 1e-8       # numerator, denominator, gap: relative to the size of their terms
@@ -275,27 +277,44 @@ def test_matches_torch_optimizers_one_at_a_time(land_name):
     specs = _specs(land)
     trs = simulate(land, specs, land.start, STEPS)          # ONE batched call for all specs
     assert [tr.spec for tr in trs] == specs
-    for spec, tr in zip(specs, trs):
-        _assert_matches_reference(land, spec, tr, reference(land, spec, land.start, STEPS))
+    refs = [reference(land, spec, land.start, STEPS) for spec in specs]
+    for spec, tr, ref in zip(specs, trs, refs):
+        _assert_matches_reference(land, spec, tr, ref)
     # the table exercises both regimes on every landscape
     assert any(trs[i].diverged_at is not None for i in DIVERGING)
     assert trs[DIVERGING[-1]].diverged_at is not None
     finished = sum(tr.diverged_at is None for tr in trs)
     assert finished >= len(specs) // 2, [tr.diverged_at for tr in trs]
-    # batched runs do not interfere: each spec alone gives bit-identical records
-    for spec, tr in zip(specs, trs):
-        _assert_identical(simulate(land, [spec], land.start, STEPS)[0], tr)
+    # batched runs do not interfere: each spec alone gives the same records. Not bit for bit:
+    # a batch of 24 rows and a single row take different NumPy loops (SIMD body vs scalar tail,
+    # AVX-512 vs AVX2 vs baseline), so exp/log/sin in the landscape differ by a few ulps per
+    # step (measured: 2.9e-17 vs 1.3e-17 on log-sum-exp's y on an AVX2 machine). Those are
+    # rounding differences between two correct evaluations of the same arithmetic, the same kind
+    # as (and far smaller than) those between the engine and torch's autograd reference, so the
+    # single run must meet the reference contract above with the same derived tolerances, and
+    # agree with its batched twin within them: interference (rows mixed, a shared coefficient)
+    # would be an O(1) difference.
+    for spec, tr, ref in zip(specs, trs, refs):
+        alone = simulate(land, [spec], land.start, STEPS)[0]
+        _assert_matches_reference(land, spec, alone, ref)
+        _assert_same_run(alone, tr, _exact_gap_cut(spec, ref))
 
 
-def _assert_identical(a: Trajectory, b: Trajectory) -> None:
+def _assert_same_run(a: Trajectory, b: Trajectory, cut: int) -> None:
+    """Two engine runs of one spec that may differ only by rounding (see the caller): the same
+    divergence step and NaN pattern, iterates, values, gradients, memory and preconditioner to
+    RTOL_X (the engine-vs-torch tolerance) up to the exact gap's ill-conditioned cut, 1e-7
+    after it (as in ``_assert_matches_reference``)."""
     assert a.spec == b.spec and a.diverged_at == b.diverged_at and a.steps == b.steps
-    for k in ("x", "f", "grad", "direction", "beta", "model_beta", "unclipped", "numerator",
-              "denominator", "loss_gap", "effective_momentum", "grad_height", "grad_slope",
-              "mem_height", "mem_slope"):
-        assert np.array_equal(getattr(a, k), getattr(b, k), equal_nan=True), (a.label, k)
+    fields = ["x", "f", "grad", "direction", "grad_height", "grad_slope", "mem_height",
+              "mem_slope"] + (["precond"] if a.precond is not None else [])
     assert (a.precond is None) == (b.precond is None)
-    if a.precond is not None:
-        assert np.array_equal(a.precond, b.precond, equal_nan=True)
+    for k in fields + ["beta", "model_beta", "numerator", "denominator", "loss_gap"]:
+        assert np.array_equal(np.isnan(getattr(a, k)), np.isnan(getattr(b, k))), (a.label, k)
+    for k in fields:
+        va, vb = np.nan_to_num(getattr(a, k)), np.nan_to_num(getattr(b, k))
+        _close(va[:cut + 1], vb[:cut + 1], RTOL_X, f"{a.label}: {k} alone vs batched")
+        _close(va[cut + 1:], vb[cut + 1:], 1e-7, f"{a.label}: {k} alone vs batched, after the cut")
 
 
 def test_engine_goes_through_model_once_per_step_for_all_runs(monkeypatch):
@@ -420,9 +439,11 @@ def test_taylor_and_exact_gaps():
                                rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(ex.loss_gap[1:], ex.f[:-2] - ex.f[1:-1], rtol=0, atol=0)
     assert ex.loss_gap[0] == pytest.approx(0.1 * np.dot(ex.grad[0], ex.direction[0]), rel=1e-15)
-    np.testing.assert_allclose(adam.loss_gap, 0.05 * np.sum(adam.grad[:-1] * adam.direction[:-1]
-                                                             / adam.precond, axis=1),
-                               rtol=1e-12, atol=1e-15)
+    # AM-AdamW: ⟨g_t, x_{t−1} − x_t⟩ along the step taken (its P and decay; 0 at t = 0, d_0 = 0),
+    # measured on the iterates (x_{t−1} − x_t cancels ~1e-16·|x|/|Δx| ≲ 1e-12 relative here)
+    assert adam.loss_gap[0] == 0.0
+    np.testing.assert_allclose(adam.loss_gap[1:], np.sum(adam.grad[1:-1] * (adam.x[:-2] - adam.x[1:-1]),
+                                                         axis=1), rtol=1e-9, atol=1e-15)
 
 
 def test_divergence_stops_one_run_and_not_the_others():
@@ -448,7 +469,9 @@ def test_divergence_stops_one_run_and_not_the_others():
         assert abs(last) < 1e100
     for i in (0, 3, 5):
         assert np.isfinite(trs[i].x).all() and np.isfinite(trs[i].beta).all()
-        _assert_identical(simulate(QUAD, [specs[i]], START, 150)[0], trs[i])
+        # the same run alone (a batch of one: other NumPy loops, so rounding-level agreement)
+        _assert_same_run(simulate(QUAD, [specs[i]], START, 150)[0], trs[i],
+                         _exact_gap_cut(specs[i], {"f": trs[i].f}))
 
 
 def test_divergence_on_a_non_finite_value():

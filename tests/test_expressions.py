@@ -20,6 +20,8 @@ from adamem_core import expressions as E
 from adamem_core.expressions import ALLOWED_FUNCTIONS, ExpressionError, custom, parse
 from adamem_core.landscape_base import Landscape
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 RNG = np.random.default_rng(20260)
 
 

@@ -12,6 +12,8 @@ from scipy.optimize import minimize
 
 from adamem_core.landscapes import LANDSCAPE_NAMES, LANDSCAPES, get_landscape
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 # Literature values, written out independently of the module (high-precision coordinates were
 # computed separately with mpmath.findroot at 40 digits).
 _HB = [(3.0, 2.0), (-2.805118086952745, 3.131312518250573),
@@ -56,6 +58,20 @@ def _random_points(land, n=20, seed=0, margin=0.0):
     wx, wy = x1 - x0, y1 - y0
     return np.stack([x0 + margin * wx + (1 - 2 * margin) * wx * u[:, 0],
                      y0 + margin * wy + (1 - 2 * margin) * wy * u[:, 1]], -1)
+
+
+# Allowed rounding difference between two NumPy evaluations of the same formula through
+# different loops, in ulps of the terms: NumPy's float64 SIMD exp/log/sin/cos are within ~4 ulp
+# of the correctly rounded result (its umath accuracy tables), a landscape chains at most a few
+# such calls and small sums, so 4 ulp × 4 stages × 2 (both sides may err) ≈ 32.
+ULPS = 32
+
+
+def _grid_points(land, n: int) -> np.ndarray:
+    """An n×n grid over the landscape's plotted domain, as (n·n, 2) points."""
+    (x0, x1), (y0, y1) = land.domain
+    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return np.stack([X.ravel(), Y.ravel()], -1)
 
 
 def _inside(p, domain, margin=0.0):
@@ -208,10 +224,23 @@ def test_vectorised_shapes_and_values(name):
     assert np.shape(land.value(p[0])) == ()
     assert land.grad(p[0]).shape == (2,)
     assert land.grad(p[0]).dtype == np.float64 and land.hessian(p[0]).dtype == np.float64
-    np.testing.assert_allclose(land.value(b).reshape(-1), [land.value(q) for q in p], rtol=1e-14)
-    np.testing.assert_allclose(land.grad(b).reshape(-1, 2), [land.grad(q) for q in p], rtol=1e-14)
-    np.testing.assert_allclose(land.hessian(b).reshape(-1, 2, 2),
-                               [land.hessian(q) for q in p], rtol=1e-14)
+    # Batched and one-point evaluation are the same formulas on arrays of different lengths, so
+    # NumPy may run them through different loops (a SIMD body vs its scalar tail, AVX-512 vs
+    # AVX2 vs baseline): exp/log/sin/cos then differ by a few ulps, and matmul/einsum may sum in
+    # another order. A difference of a few ulps of the TERMS an entry is made of survives
+    # cancellation: log-sum-exp's Hessian entry 9(w0+w1) − g_y² ≈ 0.02 is a difference of two
+    # terms ≈ 9 and differs by 2 ulps of 9 (3.6e-15) between AVX2 and the scalar tail. Every
+    # entry of a landscape is a sum of a handful of terms none larger than (a small multiple of)
+    # the largest |entry| over the plotted domain, so the tolerance is ULPS ulps of that.
+    scale_pts = _grid_points(land, 21)
+    for what, batched, single in (
+            ("value", land.value(b).reshape(-1), [land.value(q) for q in p]),
+            ("grad", land.grad(b).reshape(-1, 2), [land.grad(q) for q in p]),
+            ("hessian", land.hessian(b).reshape(-1, 2, 2), [land.hessian(q) for q in p])):
+        term_scale = np.max(np.abs(getattr(land, what)(scale_pts)))
+        np.testing.assert_allclose(batched, single, rtol=1e-14,
+                                   atol=ULPS * np.finfo(np.float64).eps * term_scale,
+                                   err_msg=what)
     # a plain list works too
     assert float(land.value([float(p[0, 0]), float(p[0, 1])])) == pytest.approx(
         float(land.value(p[0])), rel=1e-15)

@@ -16,6 +16,8 @@ from adamem_core.figures import mlp as mf
 from adamem_core.mlp import make_dataset, train
 from adamem_core.specs import OptimizerSpec
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 SPECS = [OptimizerSpec("am_sgd", 0.3, lam=0.1, beta_max=0.9),
          OptimizerSpec("am_adamw", 0.01, lam=0.1, betas=(0.9, 0.999), weight_decay=0.0),
          OptimizerSpec("sgd_ema", 0.3, beta=0.9),

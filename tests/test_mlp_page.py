@@ -24,7 +24,7 @@ from adamem_core.mlp import DATASETS, LIMITS, make_dataset, train
 from adamem_core.mlp_scene import KEYS, MLPScene, parse_query, token_label
 from adamem_core.specs import OptimizerSpec
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.numerical, pytest.mark.timeout(300)]
 
 MLP = "app_pages/mlp_lab.py"
 PLAYGROUND = "app_pages/playground.py"
@@ -396,3 +396,106 @@ def test_cuda_requested_without_cuda(new_app):
     assert "CUDA is not available on this server — training on the CPU" in warnings(at)
     train_click(at)
     assert any("on **cpu**" in c.value for c in at.caption)
+
+
+# ============================================================================= sweep mode
+SWEEP_KEYS = ("m_mode", "m_sopt", "m_slo", "m_shi", "m_snlr", "m_sseeds", "m_sval")
+TINY_SWEEP = {"m_mode": "sweep", "m_n": "100", "m_steps": "20", "m_hidden": "8",
+              "m_sopt": "am_sgd,sgd_ema:0.9", "m_snlr": "3", "m_sseeds": "2",
+              "m_slo": "0.01", "m_shi": "10"}
+
+
+def test_scene_sweep_defaults_and_round_trip():
+    sc, notices = parse_query({"m_mode": "sweep"})
+    assert notices == [] and sc.mode == "sweep"
+    assert [s.name for s in sc.sweep_specs()] == ["am_sgd", "am_adamw", "sgd_ema", "sgd_ema",
+                                                  "adamw"]
+    assert [s.get("beta") for s in sc.sweep_specs()[2:4]] == [0.9, 0.5]
+    assert sc.sweep_lrs() == [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    assert sc.sweep_seed_list() == [0, 1, 2]
+    assert parse_query(sc.to_query()) == (sc, [])
+    sc2, n2 = parse_query({"m_mode": "sweep", "m_slo": "1", "m_shi": "0.01", "m_seed": "7",
+                           "m_sseeds": "2", "m_sopt": "am_sgd@5,adamw:0.5"})
+    assert (sc2.sweep_lr_lo, sc2.sweep_lr_hi) == (0.01, 1.0) and any("swapped" in n for n in n2)
+    assert sc2.sweep_seed_list() == [7, 8]
+    assert [s.lr for s in sc2.sweep_specs()] == [1.0, 1.0]     # a token's @lr: the grid wins
+
+
+@pytest.mark.parametrize("key", SWEEP_KEYS)
+@pytest.mark.parametrize("value", HOSTILE, ids=HOSTILE_IDS)
+def test_scene_sweep_hostile_values(key, value):
+    q = {"m_mode": "sweep", key: value} if key != "m_mode" else {key: value}
+    sc, notices = parse_query(q)
+    assert notices and all(len(n) < 300 for n in notices)
+    assert 2 <= sc.sweep_n_lrs <= 12 and 1 <= sc.sweep_seeds <= 5
+    assert 1 <= len(sc.sweep_runs) <= 8 and sc.sweep_lr_lo <= sc.sweep_lr_hi
+    assert sc.mode in ("compare", "sweep") and sc.sweep_value in ("acc", "loss")
+    assert parse_query(sc.to_query()) == (sc, [])
+
+
+def test_sweep_mode_defaults_on_the_page(new_app):
+    at = open_mlp(new_app, {"m_mode": "sweep"})
+    assert at.radio(key="ml_mode").value == "sweep"
+    assert at.multiselect(key="ml_sopt").value == ["am_sgd", "am_adamw", "sgd_ema:0.9",
+                                                   "sgd_ema:0.5", "adamw:0.9"]
+    assert at.slider(key="ml_snlr").value == 8 and at.slider(key="ml_sseeds").value == 3
+    assert at.select_slider(key="ml_slo").value == 0.001
+    assert at.select_slider(key="ml_shi").value == 3.0
+    text = "\n".join(m.value for m in at.markdown)
+    assert "120 networks" in text and "5 optimizers × 8 learning rates" in text
+    assert "× 3 seeds" in text and "η = 0.001, 0.003, 0.01" in text
+    assert at.button(key="ml_sweep_run") is not None and not at.get("plotly_chart")
+    assert qp(at, "m_mode") == "sweep" and qp(at, "m_snlr") == "8"
+    # the compare mode's controls are not drawn, and come back with their values
+    assert not [w for w in at.multiselect if w.key == "ml_runs"]
+    at.radio(key="ml_mode").set_value("compare")
+    run(at)
+    assert at.multiselect(key="ml_runs").value == ["am_sgd", "am_adamw", "sgd_ema:0.9",
+                                                   "adamw:0.9"]
+    assert qp(at, "m_mode") == "compare"
+
+
+def test_a_tiny_sweep_shows_the_robustness_map(new_app):
+    at = open_mlp(new_app, TINY_SWEEP)
+    at.button(key="ml_sweep_run").click()
+    run(at)
+    titles = chart_titles(at)
+    assert any("Final test accuracy after 20 steps — median over 2 seeds" in t for t in titles)
+    assert any("own best η" in t for t in titles)
+    tables = [d.value for d in at.dataframe]
+    best = tables[-1]
+    assert list(best["Optimizer"]) == ["AM-SGD λ=0.1, β_max=0.9", "EMA momentum β=0.9"]
+    assert "Last sweep" in "\n".join(c.value for c in at.caption)
+    assert "12 networks" in "\n".join(c.value for c in at.caption)
+    heat = [d for f in charts(at) for d in f["data"] if d.get("type") == "heatmap"]
+    x = heat[0]["x"]
+    if isinstance(x, dict):                                   # plotly's binary encoding
+        import base64
+        import numpy as np
+        x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])
+    assert len(x) == 3                                        # 3 learning-rate columns
+    # the value shown follows the control, without training again
+    at.radio(key="ml_sval").set_value("loss")
+    run(at)
+    assert any("Final training loss after 20 steps" in t for t in chart_titles(at))
+
+
+@pytest.mark.parametrize("value", ["nan", "<script>alert(1)</script>", "-1"],
+                         ids=["nan", "markup", "minus1"])
+def test_sweep_hostile_url(new_app, value):
+    at = open_mlp(new_app, {"m_mode": "sweep", **{k: value for k in SWEEP_KEYS[1:]}})
+    assert CORRECTED in warnings(at)
+    assert_no_unescaped_markup(at)
+    assert at.radio(key="ml_mode").value == "sweep"
+
+
+def test_sweep_limits_notice(new_app):
+    at = open_mlp(new_app, {"m_mode": "sweep", "m_steps": "5000", "m_snlr": "12",
+                            "m_sseeds": "5", "m_n": "100", "m_hidden": "8",
+                            "m_sopt": "am_sgd,am_adamw,sgd,sgd_ema:0.9,sgd_ema:0.5,"
+                                      "nesterov:0.9,adamw:0.9,torch_sgd:0.9"})
+    w = warnings(at)
+    assert CORRECTED in w and "seeds reduced to" in w and "at most 150 networks" in w
+    assert "steps reduced from 5000" in w
+    text = "\n".join(m.value for m in at.markdown)
+    assert "networks" in text and "estimated" in text

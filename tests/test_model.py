@@ -24,6 +24,8 @@ from scipy.optimize import minimize, minimize_scalar
 
 from adamem_core import model
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 N_INSTANCES = 240          # per form: 3 values of λ × 2 gap modes × 40
 LAMS = (0.0, 0.1, 1.0)
 GAPS = ("exact", "taylor")

@@ -21,6 +21,8 @@ import torch
 
 from adamem_core import OPTIMIZERS, AMAdamW, AMSGD, model
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 CPU = torch.device("cpu")
 HAS_CUDA = torch.cuda.is_available()
 
@@ -261,9 +263,17 @@ def test_amsgd_single_tensor_steps_follow_the_closed_form(lam, nesterov):
     assert len(set(betas[1:])) > 1, betas       # β does vary on this sequence
 
 
-def _adamw_expected(st: dict | None, g, x, lr, lam, beta1_max, beta2, eps, wd, gap=None):
-    """One AM-AdamW step from the state before it, with model.py's pieces."""
-    if st is None:
+def _snap(state: dict) -> dict:
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+
+
+def _adamw_expected(st: dict | None, g, x, lr, lam, beta1_max, beta2, eps, wd, gap=None,
+                    x_prev=None):
+    """One AM-AdamW step from the state before it, written from the conventions (model.py):
+    the taylor gap is ⟨g_t, x_{t−1} − x_t⟩ measured on the iterates the test kept (``x_prev``);
+    the first step (``st is None``) is AdamW's: β = β₁max, λ not applied."""
+    first = st is None
+    if first:
         st = dict(step=0, exp_avg=torch.zeros_like(g), exp_avg_sq=torch.zeros_like(g),
                   prod_beta1=1.0)
     step = int(st["step"]) + 1
@@ -271,8 +281,14 @@ def _adamw_expected(st: dict | None, g, x, lr, lam, beta1_max, beta2, eps, wd, g
     bc1 = model.bias_correction1(beta1_max, float(st["prod_beta1"]))
     P = bc1 * (v.sqrt() / math.sqrt(1 - beta2 ** step) + eps)
     d = st["exp_avg"]
-    terms = model.beta_adamw(g, d, P, lr, lam, beta1_max, wd, x, gap)
-    d_new = model.update_direction_adamw(g, d, terms.beta, lam, P)
+    if gap is None:
+        gap = (torch.tensor(0.0, dtype=torch.float64) if first else
+               (g * (x_prev - x)).sum())
+    terms = model.beta_adamw(g, d, P, lr, 0.0 if first else lam, beta1_max, wd, x, gap)
+    if first:
+        d_new = (1 - beta1_max) * g
+    else:
+        d_new = model.update_direction_adamw(g, d, terms.beta, lam, P)
     x_new = (1 - lr * wd) * x - lr * d_new / P
     return terms, d_new, v, x_new, P
 
@@ -285,31 +301,38 @@ def test_amadamw_single_tensor_steps_follow_the_closed_form(lam, wd):
     opt = AMAdamW([x], lr=lr, betas=betas, eps=eps, weight_decay=wd, lam=lam)
     prev = None
     betas_seen = []
+    x_prev = None
     for t, g in enumerate(_grads(2, [(6,)] * 10)):
         g = g - 0.5 * prev if prev is not None else g        # alternating: β leaves the cap
         prev = g
-        st = None if t == 0 else {k: v.clone() for k, v in opt.state[x].items()}
+        st = None if t == 0 else _snap(opt.state[x])
         x0 = x.detach().clone()
         terms, d_new, v, x_new, P = _adamw_expected(st, g, x0, lr, lam, betas[0], betas[1],
-                                                    eps, wd)
+                                                    eps, wd, x_prev=x_prev)
+        x_prev = x0
         x.grad = g.clone()
         opt.step()
         s = opt.last_stats
         assert s["beta"].shape == (1,)                       # per tensor by default
-        torch.testing.assert_close(s["beta"][0], terms.beta, rtol=1e-12, atol=1e-14)
+        beta_used = betas[0] if t == 0 else terms.beta      # the first step is AdamW's
+        torch.testing.assert_close(s["beta"][0], torch.as_tensor(beta_used, dtype=torch.float64),
+                                   rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(s["model_beta"][0], terms.beta, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(s["numerator"][0], terms.numerator, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(s["denominator"][0], terms.denominator, rtol=1e-10,
                                    atol=1e-12)
-        torch.testing.assert_close(s["loss_gap"][0], lr * (g * st["exp_avg"] / P).sum()
-                                   if st else torch.tensor(0.0, dtype=torch.float64),
+        # the gap: ⟨g_t, x_{t−1} − x_t⟩ on the iterates (x_{t−1} − x_t loses ~1e-15/|Δx| of
+        # relative precision to cancellation: Δx ≳ 1e-3 here)
+        torch.testing.assert_close(s["loss_gap"][0], terms.gap.to(torch.float64),
                                    rtol=1e-10, atol=1e-14)
-        torch.testing.assert_close(s["effective_momentum"][0],
-                                   model.effective_momentum_adamw(terms.beta, lam, P).mean(),
-                                   rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(s["effective_momentum"][0], torch.as_tensor(
+            betas[0], dtype=torch.float64) if t == 0 else
+            model.effective_momentum_adamw(terms.beta, lam, P).mean(), rtol=1e-6, atol=1e-9)
         torch.testing.assert_close(opt.state[x]["exp_avg"], d_new, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(opt.state[x]["exp_avg_sq"], v, rtol=1e-12, atol=1e-16)
         torch.testing.assert_close(x.detach(), x_new, rtol=1e-12, atol=1e-14)
         betas_seen.append(float(terms.beta))
+        assert s["loss_gap"][0] != 0 or t == 0
     assert len(set(betas_seen)) > 1
 
 
@@ -364,9 +387,10 @@ def test_amadamw_beta_scope_tensor_and_global(lam):
             p.grad = g
         opt.step()
         g2 = [g + h for g, h in zip(_grads(6, SHAPES), g1)]
-        sts = [{k: v.clone() for k, v in opt.state[p].items()} for p in ps]
+        sts = [_snap(opt.state[p]) for p in ps]
         xs = [p.detach().clone() for p in ps]
-        exp = [_adamw_expected(st, g, x, lr, lam, betas[0], betas[1], eps, wd)
+        exp = [_adamw_expected(st, g, x, lr, lam, betas[0], betas[1], eps, wd,
+                               x_prev=torch.ones_like(x))
                for st, g, x in zip(sts, g2, xs)]
         for p, g in zip(ps, g2):
             p.grad = g
@@ -382,7 +406,7 @@ def test_amadamw_beta_scope_tensor_and_global(lam):
             cat = lambda ts: torch.cat([t.reshape(-1) for t in ts])  # noqa: E731
             Pc = cat([e[4] for e in exp])
             terms = model.beta_adamw(cat(g2), cat([st["exp_avg"] for st in sts]), Pc, lr, lam,
-                                     betas[0], wd, cat(xs))
+                                     betas[0], wd, cat(xs), sum(e[0].gap for e in exp))
             assert beta.shape == ()
             torch.testing.assert_close(beta, terms.beta, rtol=1e-12, atol=1e-14)
             for p, g, st, x, e in zip(ps, g2, sts, xs, exp):
@@ -478,7 +502,7 @@ def test_amadamw_exact_gap_uses_closure_losses_and_current_lr(lam):
     closure = _scripted_closure(x, g, losses, [0])
     for t in range(4):
         opt.param_groups[0]["lr"] = lrs[t]
-        st = None if t == 0 else {k: v.clone() for k, v in opt.state[x].items()}
+        st = None if t == 0 else _snap(opt.state[x])
         gap = None if t == 0 else torch.tensor(losses[t - 1] - losses[t], dtype=torch.float64)
         x0 = x.detach().clone()
         terms, d_new, v, x_new, P = _adamw_expected(st, g[t], x0, lrs[t], lam,
@@ -491,7 +515,9 @@ def test_amadamw_exact_gap_uses_closure_losses_and_current_lr(lam):
                           - ((st["exp_avg"] - g[t]) / (P * (1 + lam * P))
                              @ (g[t] + lam * P * st["exp_avg"])))
             torch.testing.assert_close(s["numerator"][0], manual_num, rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(s["beta"][0], terms.beta, rtol=1e-12, atol=1e-14)
+        beta_used = betas[0] if t == 0 else terms.beta      # the first step is AdamW's
+        torch.testing.assert_close(s["beta"][0], torch.as_tensor(beta_used, dtype=torch.float64),
+                                   rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(x.detach(), x_new, rtol=1e-12, atol=1e-14)
 
 

@@ -11,6 +11,8 @@ from adamem_core import engine
 from adamem_core.landscapes import LANDSCAPES
 from adamem_core.scene import (LECTURE_SCENES, MAX_RUNS, Scene, parse_query)
 
+pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
+
 KEYS = ("f", "x0", "y0", "opt", "lr", "lrmode", "steps", "lam", "bmax", "gap", "t", "tol",
         "p_kappa", "p_angle", "expr", "lecture", "surface", "mbeta")
 HOSTILE = ("nan", "-1", "1e308", "inf", "x" * 5000, "<script>alert(1)</script>", "", "0x10",

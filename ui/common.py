@@ -3,7 +3,9 @@ lecture mode, notices and the torch device."""
 
 from __future__ import annotations
 
-from typing import Any
+from html import escape
+from typing import Any, NoReturn
+from urllib.parse import urlencode
 
 import streamlit as st
 import torch
@@ -165,3 +167,40 @@ def _exit_lecture() -> None:
 def lecture_exit_button(key: str) -> None:
     if lecture_on():
         st.button("Exit lecture mode (show the controls)", key=key, on_click=_exit_lecture)
+
+
+# ----------------------------------------------------------------------------- run marker
+RENDERED_CLASS = "adamem-rendered"
+_RUN_COUNT_KEY = "_rendered_runs"
+_PAGE_KEY = "_rendered_page"
+
+
+def mark_rendered(status: str = "done") -> None:
+    """Write the last element of a run: a hidden marker carrying this session's run number, the
+    page and the URL query the page was drawn for. ``run_page`` (app.py's last line) calls it
+    after the page has run, so every page gets it; ``stop_page`` before ``st.stop()``. Browser
+    tests wait for a marker with a new run number and the expected query: Streamlit sends a
+    run's elements in order, so its arrival proves every element of that run has reached the
+    page (a rerun that is interrupted, or restarted by ``st.rerun()``, writes none)."""
+    n = int(st.session_state.get(_RUN_COUNT_KEY, 0)) + 1
+    st.session_state[_RUN_COUNT_KEY] = n
+    page = str(st.session_state.get(_PAGE_KEY, ""))
+    query = urlencode(sorted(st.query_params.to_dict().items()))
+    st.html(f'<style>.stElementContainer:has(.{RENDERED_CLASS}){{display:none}}</style>'
+            f'<div class="{RENDERED_CLASS}" hidden data-run="{n}" data-status="{escape(status)}"'
+            f' data-page="{escape(page)}" data-query="{escape(query)}"></div>')
+
+
+def run_page(page: Any) -> None:
+    """Run the page ``st.navigation`` chose, then write the run marker (``mark_rendered``)."""
+    st.session_state[_PAGE_KEY] = page.url_path or "/"
+    page.run()
+    mark_rendered()
+
+
+def stop_page() -> NoReturn:
+    """Use instead of ``st.stop()`` in a page: nothing can be written after ``st.stop()``, so
+    the run marker (``mark_rendered``) goes first."""
+    mark_rendered("stopped")
+    st.stop()
+    raise AssertionError("unreachable")    # st.stop() raises; this keeps NoReturn honest

@@ -31,7 +31,8 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                       lecture: bool | Theme = False, frame_stride: int | None = None,
                       speed_ms: int = 80, max_frames: int = 120,
                       uirevision: str | None = None,
-                      frame_bytes: int = 1_000_000, pick_grid: int = 0) -> go.Figure:
+                      frame_bytes: int = 1_000_000, pick_grid: int = 0,
+                      resolution_px: int = 4800, hover_grid: int = 48) -> go.Figure:
     """Contour of ``grid["display"]`` with every run's path up to step ``t`` (default: the end).
 
     Each run: its path (line + a small marker per iterate), its current point in the
@@ -44,6 +45,15 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     up to its step ("head") and its current point; when that would exceed about
     ``frame_bytes`` in all, the paths are cut into a few static blocks that frames only show or
     hide (by opacity), and the head restarts after the last finished block.
+
+    What is drawn need not carry every iterate: a path keeps an iterate only when it lies at
+    least 1/``resolution_px`` of the domain's larger side from the last one kept (a quarter of
+    a pixel on a chart 1,200 px wide: markers and lines land on the same pixels), and always
+    its block ends, its last drawn iterate and, in each frame, its current point. A converging
+    run's hundreds of iterates piled up at the minimum travel once, not in every frame; the
+    hover of every drawn marker still names its true step. ``resolution_px=0`` keeps all.
+    The contour under an animated figure is the raster; its invisible trace (hover values,
+    colour bar) is sampled on a ``hover_grid``² grid with the full grid's levels.
 
     ``pick_grid=n`` (2-D) adds an invisible n×n grid of points over the domain (last trace,
     never animated): with Streamlit's point selection, a click on the contour picks a start.
@@ -78,6 +88,10 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     image = _contour_image(grid) if animate and trajectories else None
     fig.add_trace(_contour_trace(grid, th, cb_title, transparent=image is not None))
     fig.data[0].meta = {"role": "contour"}
+    if image is not None and hover_grid:
+        # levels and colour bar stay those of the full grid (set explicitly by _contour_trace);
+        # the invisible trace only answers hovers: a coarser grid is plenty and much lighter
+        fig.data[0].update(**_coarse(grid, hover_grid))
     if image is not None:
         fig.add_layout_image(image)
     if mins:   # below the paths: a converged run's current point stays visible
@@ -90,12 +104,18 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
 
 
     ks = _frame_steps(T, t, frame_stride, max_frames) if animate and trajectories else [t]
-    spans = _block_spans([_shown_last(tr, dom) for tr in trajectories], ks, T,
-                         frame_bytes) if animate else []
+    tol = (max(dom[0][1] - dom[0][0], dom[1][1] - dom[1][0]) / resolution_px
+           if resolution_px else 0.0)
+    lasts = [_shown_last(tr, dom) for tr in trajectories]
+    kept0 = [_visible_iterates(np.asarray(tr.x, dtype=float), last, tol, (last,))
+             for tr, last in zip(trajectories, lasts)]
+    spans = _block_spans(lasts, ks, T, frame_bytes, kept0) if animate else []
     step_dtype = np.uint16 if T < 65535 else np.uint32
     layout_of: list[dict] = []      # per run: indices of its animated traces
     for r, (tr, st) in enumerate(zip(trajectories, styles)):
-        last = _shown_last(tr, dom)
+        last = lasts[r]
+        must = {last} | {min(v, last) for span in spans for v in span}
+        kept = _visible_iterates(np.asarray(tr.x, dtype=float), last, tol, must)
         xy = np.asarray(tr.x, dtype=np.float32)
         cd = np.arange(tr.steps + 1, dtype=step_dtype)
         group = f"run{r}"
@@ -111,7 +131,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
             if lo >= last:            # nothing of this run left to show there
                 break
             hi = min(hi, last)
-            sl = slice(lo, hi + 1)
+            sl = kept[(kept >= lo) & (kept <= hi)]
             fig.add_trace(go.Scatter(x=xy[sl, 0], y=xy[sl, 1], customdata=cd[sl], opacity=0,
                                      hoverinfo="skip", name=tr.label,
                                      meta={"role": "block", "run": r, "lo": lo, "hi": hi},
@@ -141,7 +161,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                 meta={"role": "diverged", "run": r}))
             idx["diverged"] = len(fig.data) - 1
             idx["exit"] = j
-        idx.update(tr=tr, last=last, xy=xy, cd=cd)
+        idx.update(tr=tr, last=last, xy=xy, cd=cd, kept=kept)
         layout_of.append(idx)
 
     animated = [i for idx in layout_of for i in _animated_indices(idx)]
@@ -164,7 +184,8 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
         (pxa, pxb), (pya, pyb) = dom
         PX, PY = np.meshgrid(np.linspace(pxa, pxb, pick_grid), np.linspace(pya, pyb, pick_grid))
         fig.add_trace(go.Scatter(
-            x=PX.ravel(), y=PY.ravel(), mode="markers", name="pick a start", showlegend=False,
+            x=PX.ravel().astype(np.float32), y=PY.ravel().astype(np.float32), mode="markers",
+            name="pick a start", showlegend=False,
             marker=dict(size=max(6.0, 420.0 / pick_grid), opacity=0.0, color="#000000"),
             hovertemplate="click to start here: (%{x:.3g}, %{y:.3g})<extra></extra>",
             meta={"role": "pick"}))
@@ -239,9 +260,14 @@ _JS_TYPES = {"f8": "f8", "f4": "f4", "i1": "i1", "u1": "u1", "i2": "i2", "u2": "
 
 
 def _typed(v: Any) -> Any:
-    """NumPy arrays as plotly.js typed-array specs (base64), as validated figures send them."""
+    """NumPy arrays as plotly.js typed-array specs (base64), as validated figures send them;
+    one or two numbers as a plain list."""
     if not isinstance(v, np.ndarray) or v.size == 0 or v.dtype.kind not in "fiu":
         return v
+    if v.size <= 2 and v.ndim == 1:
+        # a current point: two plain numbers are shorter than a typed-array spec (7
+        # significant digits hold a float32 exactly enough: far below a pixel)
+        return [float(f"{x:.7g}") if v.dtype.kind == "f" else int(x) for x in v.tolist()]
     if v.dtype.str[1:] not in _JS_TYPES:       # int64 / uint64: plotly.js has no 64-bit ints
         v = v.astype(np.float64 if v.dtype.kind == "f" else np.int32)
     a = np.ascontiguousarray(v)
@@ -252,26 +278,75 @@ def _typed(v: Any) -> Any:
     return spec
 
 
-def _block_spans(lasts: Sequence[int], ks: list[int], T: int,
-                 budget: int) -> list[tuple[int, int]]:
-    """The fewest blocks [lo, hi] (steps, inclusive) that keep the frames' path data within
-    ``budget`` bytes (estimate: 8 bytes x/y + 2 bytes step per point, base64 4/3, plus the
-    per-block show/hide entries); ``lasts``: the last step drawn of each run."""
-    spans: list[tuple[int, int]] = []
-    for nb in range(0, 64):
+def _visible_iterates(x: np.ndarray, last: int, tol: float, must: Iterable[int] = ()
+                      ) -> np.ndarray:
+    """Indices 0 … ``last`` of the iterates worth drawing: each one at least ``tol`` (max-norm)
+    from the previously kept one, plus those in ``must``. ``tol=0`` keeps every iterate."""
+    if tol <= 0 or last < 2:
+        return np.arange(last + 1)
+    keep = np.zeros(last + 1, dtype=bool)
+    keep[0] = True
+    for i in must:
+        if 0 <= i <= last:
+            keep[i] = True
+    ref = x[0]
+    pts = x[:last + 1]
+    for i in range(1, last + 1):
+        if keep[i] or not np.all(np.abs(pts[i] - ref) < tol):
+            keep[i] = True
+            ref = pts[i]
+    return np.flatnonzero(keep)
+
+
+def _coarse(grid: dict, n: int) -> dict:
+    """The contour grid's x, y and display heights on about n × n of its own points (always
+    the edges), float32."""
+    xs, ys = np.asarray(grid["xs"]), np.asarray(grid["ys"])
+    D = np.asarray(grid["display"])
+    ix = np.unique(np.linspace(0, xs.size - 1, min(n, xs.size)).round().astype(int))
+    iy = np.unique(np.linspace(0, ys.size - 1, min(n, ys.size)).round().astype(int))
+    return dict(x=xs[ix].astype(np.float32), y=ys[iy].astype(np.float32),
+                z=D[np.ix_(iy, ix)].astype(np.float32))
+
+
+def _block_spans(lasts: Sequence[int], ks: list[int], T: int, budget: int,
+                 kept: Sequence[np.ndarray] | None = None,
+                 max_blocks: int = 12) -> list[tuple[int, int]]:
+    """Blocks [lo, hi] (steps, inclusive) for the frames' paths: none when the frames fit in
+    ``budget`` bytes without them, else the number of blocks (≤ ``max_blocks``: each is a
+    trace the browser draws) that makes the frames lightest. Estimate: 8 bytes x/y + 2 bytes
+    step per point sent, base64 4/3, plus ~45 bytes per block shown or hidden per frame;
+    ``lasts``: the last step drawn of each run; ``kept``: the iterates each run draws
+    (default: all)."""
+    if kept is None:
+        kept = [np.arange(last + 1) for last in lasts]
+
+    def spans_of(nb: int) -> list[tuple[int, int]]:
         L = math.ceil(T / (nb + 1)) if nb else T + 1
-        spans = [(b * L, min((b + 1) * L, T)) for b in range(nb)]
+        return [(b * L, min((b + 1) * L, T)) for b in range(nb)]
+
+    def estimate(spans: list[tuple[int, int]]) -> float:
         pts = 0
-        for last in lasts:
+        for last, kp in zip(lasts, kept):
+            ends = sorted({min(hi, last) for b_lo, hi in spans if b_lo <= last})
             for k in ks:
                 kk = min(k, last)
-                lo = max([min(hi, last) for b_lo, hi in spans
-                          if b_lo <= last and min(hi, last) <= kk], default=0)
-                pts += kk - lo + 1
-        est = pts * 10 * 4 / 3 + len(ks) * len(lasts) * nb * 45
-        if est <= budget or L <= 4:
-            return spans
-    return spans
+                lo = max([e for e in ends if e <= kk], default=0)
+                pts += int(np.searchsorted(kp, kk, side="right")
+                           - np.searchsorted(kp, lo, side="left")) + 1
+        return pts * 10 * 4 / 3 + len(ks) * len(lasts) * len(spans) * 45
+
+    best = (estimate([]), [])
+    if best[0] <= budget:
+        return []
+    for nb in range(1, max_blocks + 1):
+        spans = spans_of(nb)
+        if spans and spans[-1][0] >= T:       # blocks shorter than a step: no use
+            break
+        est = estimate(spans)
+        if est < best[0]:
+            best = (est, spans)
+    return best[1]
 
 
 def _animated_indices(idx: dict) -> list[int]:
@@ -295,7 +370,10 @@ def _state_at(idx: dict, k: int) -> list[dict]:
             lo = max(lo, end)
         out.append({"type": "scatter", "opacity": 1 if done else 0,
                     "hoverinfo": "all" if done else "skip"})
-    sl = slice(lo, kk + 1)
+    kept = idx["kept"]
+    sl = kept[(kept >= lo) & (kept <= kk)]
+    if not sl.size or sl[-1] != kk:                   # the path ends at the current point
+        sl = np.append(sl, kk)
     out.append({"type": "scatter", "x": xy[sl, 0], "y": xy[sl, 1], "customdata": cd[sl]})
     out.append({"type": "scatter", "x": xy[kk:kk + 1, 0], "y": xy[kk:kk + 1, 1]})
     if "diverged" in idx:
