@@ -321,9 +321,9 @@ def test_lecture_mode_first_screen_on_a_projector(streamlit_server, chromium, vp
         page.locator("h1").first.wait_for(timeout=LOAD_MS)
         # charts far below the first screen may wait to be scrolled into view before they
         # draw (wait_idle would wait for them): wait for the run to end and the main ones
-        for key in keys:
+        for key in keys:     # (a 3-D chart draws on a canvas: its SVG layer is attached)
             page.locator(f".st-key-{key} .js-plotly-plot .main-svg").first.wait_for(
-                timeout=LOAD_MS)
+                state="attached", timeout=LOAD_MS)
         page.wait_for_function(
             "!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=LOAD_MS)
         page.wait_for_timeout(1500)

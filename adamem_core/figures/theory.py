@@ -272,7 +272,7 @@ def classical_momentum_figure(rows: Sequence[Any], lam: float, beta_max: float,
     fig.add_annotation(x=1.0, xref="paper", y=cap, yref="y", xanchor="right", yanchor="bottom",
                        showarrow=False, text=f"AM's ceiling (β<sub>max</sub>+λ)/(1+λ) = {cap:.3g}",
                        font=dict(size=th.tick, color="#555555"))
-    _layout(fig, th, "Momentum: Polyak's optimum vs what AM-SGD settles on",
+    _layout(fig, th, "Momentum: Polyak's a* vs AM-SGD's a",
             "condition number κ = L/μ", "momentum coefficient", uirevision="th_cl_mom")
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 1.02])
