@@ -112,7 +112,8 @@ def test_defaults_tell_the_story(new_app):
     assert any("torch device: **cpu" in c.value or "torch device: **cuda" in c.value
                for c in at.sidebar.caption)
     labels = [d.proto.label for d in at.get("download_button")]
-    assert labels == ["Trajectories (CSV)", "Trajectory figure (standalone HTML)"]
+    assert labels == ["⬇ Lecture deck", "Trajectories (CSV)",
+                      "Trajectory figure (standalone HTML)"]
     assert _qp(at, "f") == "ill_conditioned_quadratic" and _qp(at, "steps") == "150"
     assert "pg_exit_lecture" not in [b.key for b in at.button]
 
