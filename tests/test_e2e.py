@@ -318,7 +318,8 @@ def test_lecture_mode_first_screen_on_a_projector(streamlit_server, chromium, vp
     page = ctx.new_page()
     try:
         page.goto(streamlit_server + path, timeout=LOAD_MS)
-        page.locator("h1").first.wait_for(timeout=LOAD_MS)
+        # (the Sweeps page has no title in lecture mode: its map is the first thing)
+        page.locator(f".st-key-{keys[0]}").first.wait_for(timeout=LOAD_MS)
         # charts far below the first screen may wait to be scrolled into view before they
         # draw (wait_idle would wait for them): wait for the run to end and the main ones
         for key in keys:     # (a 3-D chart draws on a canvas: its SVG layer is attached)
