@@ -96,15 +96,25 @@ st.markdown(
     + ("(fixed — the model would have chosen "
        f"{geom['model_beta']:.4f})" if geom["fixed"] else "(the model's choice)") + ".")
 
+fig_planes = figures.planes_figure(surface, geom, lecture=lecture)
+fig_slice = figures.slice_figure(sl, geom, lecture=lecture)
+if lecture:     # a 1280×720 projector: both main charts on the first screen, short titles
+    b = f"β<sub>t</sub> = {geom['beta']:.3g}"
+    fig_planes.update_layout(height=440, title_text=f"Planes and model: {b}")
+    fig_slice.update_layout(height=440, title_text=f"Along the step: {b}")
+    for ann in fig_slice.layout.annotations:     # a label at s = 1 reads leftwards, inside
+        if ann.x == 1.0 and ann.xanchor == "left" and "minimiser" in (ann.text or ""):
+            ann.update(xanchor="right", text="model's minimiser = ")
 left, right = st.columns(2, gap="medium")
 with left:
-    st.plotly_chart(figures.planes_figure(surface, geom, lecture=lecture), key="is_planes",
-                    width="stretch")
+    st.plotly_chart(fig_planes, key="is_planes", width="stretch")
+with right:
+    st.plotly_chart(fig_slice, key="is_slice", width="stretch")
+left2, right2 = st.columns(2, gap="medium")
+with left2:
     st.plotly_chart(figures.vectors_figure(grid, geom, lecture=lecture), key="is_vectors",
                     width="stretch")
-with right:
-    st.plotly_chart(figures.slice_figure(sl, geom, lecture=lecture), key="is_slice",
-                    width="stretch")
+with right2:
     st.plotly_chart(figures.dual_figure(geom, lecture=lecture), key="is_dual",
                     width="stretch")
 

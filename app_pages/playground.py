@@ -12,6 +12,7 @@ import streamlit as st
 
 from adamem_core.engine import trajectories_frame
 from adamem_core.landscapes import LANDSCAPES
+from adamem_core.figures.frozen import FrozenFigure
 from adamem_core.lecture_deck import lecture_deck_html
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
                                MAX_FORMULA, MAX_RUNS, NOISE_RANGE, NOISE_SEEDS, SEED_RANGE,
@@ -239,12 +240,18 @@ def _lecture_deck() -> str:
     return lecture_deck_html(LECTURE_SCENES)
 
 
-def lecture_scene_bar() -> None:
+def lecture_scene_bar(lecture: bool = False):
     """◀ / ▶ through a sequence of prepared scenes, with what each one shows (also in
-    lecture mode, where the sidebar is hidden)."""
+    lecture mode, where the sidebar is hidden), and the lecture deck's download. In lecture
+    mode the buttons share one row and the caption gets the full width under them; with no
+    prepared scene chosen it returns that caption's slot, for the story of the runs shown."""
     i = st.session_state.get("pg_scene_idx")
     n = len(LECTURE_SCENES)
-    c1, c2, c3, c4 = st.columns([1.2, 5, 1.2, 1.3], vertical_alignment="center")
+    if lecture:
+        c1, c3, c4, _ = st.columns([1.2, 1.2, 1.2, 2.4], vertical_alignment="center")
+        c2 = st.container()
+    else:
+        c1, c2, c3, c4 = st.columns([1.2, 5, 1.2, 1.3], vertical_alignment="center")
     c1.button("◀ Previous scene", key="pg_scene_prev", on_click=_load_lecture_scene,
               args=((i - 1) if i is not None else n - 1,), width="stretch")
     c3.button("Next scene ▶", key="pg_scene_next", on_click=_load_lecture_scene,
@@ -253,12 +260,25 @@ def lecture_scene_bar() -> None:
                        mime="text/html", key="pg_deck", on_click="ignore", width="stretch",
                        help=f"Download lecture deck: the {n} lecture scenes in one HTML file "
                             "(interactive charts, opens offline, ← → to move, for a projector).")
+    if i is None and lecture:
+        return c2.empty()
     if i is None:
         c2.caption(f"Lecture scenes: {n} prepared scenes that each tell one part of the story "
                    "— press “Next scene ▶”.")
     else:
         title, caption, _ = LECTURE_SCENES[i]
         c2.markdown(f"**Scene {i + 1}/{n} — {title}.** {caption}")
+    return None
+
+
+def _lecture_sized(fig, **layout):
+    """A shared (frozen) chart re-sized for a projector: a new figure with a new top-level
+    layout; the spec every session shares is not touched."""
+    spec = fig.spec if isinstance(fig, FrozenFigure) else fig.to_dict()
+    lay = dict(spec.get("layout", {}))
+    for k, v in layout.items():
+        lay[k] = {**lay.get(k, {}), **v} if isinstance(v, dict) else v
+    return FrozenFigure({**spec, "layout": lay})
 
 
 # ----------------------------------------------------------------------------- page
@@ -303,7 +323,9 @@ set_scene(scene)
 
 st.title("Playground — adaptive memory momentum in 2-D")
 lecture_exit_button("pg_exit_lecture")
-lecture_scene_bar()
+story_slot = lecture_scene_bar(lecture)
+# lecture mode: the main picture (trajectories and β) comes right under the scene's caption
+chart_box = st.container() if lecture else None
 show_notices(widget_notices)
 st.session_state[NOTICE_KEY] = []        # URL notices are shown once
 
@@ -324,8 +346,12 @@ st.latex(land.latex if land.latex.lstrip().startswith("f(") else f"f(x, y) = {la
 # every chart and the summary are built once per scene and shared by every session showing it
 # (with gradient noise: this session's own charts, noisy runs and the seeds' median and band)
 charts = noisy_charts(scene) if scene.noise else None
+src = shared_figures if charts is None else charts
 rows, table = shared_figures.summary(scene) if charts is None else charts.summary()
-st.markdown(story(rows, scene.tol))
+if story_slot is not None:      # lecture mode: the story is the caption over the charts
+    story_slot.markdown(story(rows, scene.tol))
+else:
+    st.markdown(story(rows, scene.tol))
 if scene.noise:
     st.caption(f"Noisy gradients: every gradient is ∇f + σξ with σ = {scene.noise:g}, "
                f"ξ ~ N(0, I) (seed {scene.seed}, the same noise for every optimizer). The gap "
@@ -339,18 +365,31 @@ if div:
 
 t = st.slider("step t (moves the markers on every chart and the point on each trajectory)",
               min_value=0, max_value=scene.steps, key="pg_t")
-left, right = st.columns([1.15, 1], gap="medium")
+LECTURE_H = 440     # px: a 1280×720 projector shows these charts under the title and caption
+with (chart_box if lecture else st.container()):
+    # lecture: the paths' square plot needs less width than the β chart's legend
+    left, right = st.columns([0.8, 1.2] if lecture else [1.15, 1], gap="medium")
 with left:
-    fig_traj = (shared_figures if charts is None else charts).trajectory_chart(scene, t)
+    fig_traj = src.trajectory_chart(scene, t)
+    if lecture:     # the β chart beside it carries the legend (same styles in both)
+        fig_traj = _lecture_sized(fig_traj, height=LECTURE_H, showlegend=False,
+                                  title={"text": land.title},
+                                  margin={"t": int(26 * 1.3 + 24)})
     if scene.surface3d:
         st.plotly_chart(fig_traj, key="pg_contour3d", width="stretch")
     else:
         st.plotly_chart(fig_traj, key="pg_contour", width="stretch",
                         on_select=_on_pick_start, selection_mode="points")
 with right:
-    src = shared_figures if charts is None else charts
-    st.plotly_chart(src.gap_chart(scene, t), key="pg_gap_fig", width="stretch")
-    st.plotly_chart(src.beta_chart(scene, t), key="pg_beta_fig", width="stretch")
+    fig_gap = src.gap_chart(scene, t)
+    fig_beta = src.beta_chart(scene, t)
+    if lecture:     # β first, beside the paths; the gap chart under it
+        st.plotly_chart(_lecture_sized(fig_beta, height=LECTURE_H), key="pg_beta_fig",
+                        width="stretch")
+        st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
+    else:
+        st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
+        st.plotly_chart(fig_beta, key="pg_beta_fig", width="stretch")
 
 st.subheader("Summary")
 if lecture:     # a plain table takes the lecture stylesheet's type size (the grid is a canvas)

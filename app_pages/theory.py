@@ -122,15 +122,23 @@ gap_txt = (f"the taylor gap η⟨g, d⟩ = {sb['gap']:.4g}" if sc.gap is None
 st.markdown(
     f"**‖g‖ = {sc.g_norm:g}, ‖d‖ = {sc.d_norm:g} at {sc.angle:g}°**, {gap_txt}, η = {sc.lr:g}, "
     f"λ = {sc.lam:g}: the model chooses **β = {sb['beta']:.4f}** ({bm_state}); the effective "
-    f"momentum is (β+λ)/(1+λ) = **{sb['effective_momentum']:.4f}**. "
-    + ("The orange region is where the gradient plane is on top of the max, the purple one the "
-       "memory plane; the step lands where the model is lowest."), help=None)
+    f"momentum is (β+λ)/(1+λ) = **{sb['effective_momentum']:.4f}**."
+    + ("" if lecture else " The orange region is where the gradient plane is on top of the max, "
+       "the purple one the memory plane; the step lands where the model is lowest."))
 
 c1, c2 = st.columns(2, gap="medium")
 surf = model.sandbox_surface(sb)
 sl = model.sandbox_slice(sb)
-c1.plotly_chart(tf.sandbox_plane_figure(sb, surf, lecture), key="th_fig_plane", width="stretch")
-c2.plotly_chart(tf.sandbox_slice_figure(sl, sb, lecture), key="th_fig_slice", width="stretch")
+fig_plane = tf.sandbox_plane_figure(sb, surf, lecture)
+fig_slice = tf.sandbox_slice_figure(sl, sb, lecture)
+if lecture:      # a 1280×720 projector shows both under the title and the caption
+    fig_plane.update_layout(height=480)
+    fig_slice.update_layout(height=480)
+c1.plotly_chart(fig_plane, key="th_fig_plane", width="stretch")
+c2.plotly_chart(fig_slice, key="th_fig_slice", width="stretch")
+if lecture:
+    st.caption("Orange: the gradient plane is on top of the max; purple: the memory plane. "
+               "The step lands where the model is lowest.")
 
 # ----------------------------------------------------------------------------- named cases
 st.subheader("Named cases")

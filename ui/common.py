@@ -136,6 +136,19 @@ def apply_lecture_css() -> None:
         h1 {font-size: 2.6rem !important;} h2 {font-size: 2.1rem !important;}
         h3 {font-size: 1.8rem !important;} .katex-display .katex {font-size: 1.6rem !important;}
         div[data-testid="stDataFrame"] * {font-size: 1.2rem !important;}
+        /* a projector's first screen (1280×720): no app header, little padding, the exit
+           button pinned top-right out of the flow, button labels wrap instead of "…" */
+        header[data-testid="stHeader"] {display: none;}
+        [data-testid="stMainBlockContainer"] {padding-top: 0.6rem !important;
+            padding-bottom: 2rem !important;}
+        h1 {font-size: 2.2rem !important; padding-top: 0.1rem !important;
+            padding-bottom: 0.3rem !important;}
+        .stButton button p, .stDownloadButton button p {white-space: normal !important;
+            overflow: visible !important; text-overflow: clip !important;}
+        .stButton button div, .stDownloadButton button div {overflow: visible !important;}
+        div[class*="_exit_lecture"] {position: fixed !important; top: 0.4rem; right: 1rem;
+            z-index: 999990; width: auto !important;}
+        div[class*="_exit_lecture"] button p {font-size: 1.05rem !important;}
         </style>
         """,
         unsafe_allow_html=True,

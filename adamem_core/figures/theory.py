@@ -46,7 +46,7 @@ def sandbox_plane_figure(sb: dict, surf: dict, lecture: bool | Theme = False) ->
     fig.add_trace(go.Contour(
         x=xs, y=ys, z=m, contours=dict(coloring="none", showlabels=False), ncontours=18,
         line=dict(color=_rgba(GEOM["new"], 0.55), width=1.5), showscale=False,
-        name="level lines of m<sub>t</sub>", showlegend=True, legendrank=9,
+        name="levels of m<sub>t</sub>", showlegend=True, legendrank=9,
         hovertemplate="u = (%{x:.3g}, %{y:.3g})<br>m<sub>t</sub> = %{z:.4g}<extra></extra>",
         meta={"role": "model"}))
     # the crease ℓ_g = ℓ_m: gap + ⟨d − g, u⟩ = 0, a line (none when d = g)
@@ -57,15 +57,15 @@ def sandbox_plane_figure(sb: dict, surf: dict, lecture: bool | Theme = False) ->
         t = np.array([-w[1], w[0]]) / np.linalg.norm(w)
         pts = np.stack([p0 - 3 * r * t, p0 + 3 * r * t])
         fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines",
-                                 name="crease ℓ<sub>g</sub> = ℓ<sub>m</sub>", legendrank=8,
+                                 name="ℓ<sub>g</sub> = ℓ<sub>m</sub>", legendrank=8,
                                  line=dict(color=GEOM["max"], width=th.line_thin, dash="dot"),
                                  hoverinfo="skip", meta={"role": "crease"}))
     lr = sb["lr"]
-    _arrow(fig, -lr * np.asarray(sb["g"]), "−ηg (gradient step)", GEOM["grad"], "dot", th, 1,
+    _arrow(fig, -lr * np.asarray(sb["g"]), "−ηg", GEOM["grad"], "dot", th, 1,
            "grad")
-    _arrow(fig, -lr * np.asarray(sb["d"]), "−ηd (memory step)", GEOM["mem"], "dash", th, 2,
+    _arrow(fig, -lr * np.asarray(sb["d"]), "−ηd", GEOM["mem"], "dash", th, 2,
            "mem")
-    _arrow(fig, np.asarray(sb["u"]), f"step u(β) = −η d<sub>t+1</sub>, β = {sb['beta']:.3g}",
+    _arrow(fig, np.asarray(sb["u"]), "step u = −ηd<sub>t+1</sub>",
            GEOM["next"], "solid", th, 3, "step")
     um = np.asarray(sb["u_model_min"])
     if np.linalg.norm(um - np.asarray(sb["u"])) > 1e-12 * max(1.0, np.linalg.norm(um)):
@@ -272,7 +272,7 @@ def classical_momentum_figure(rows: Sequence[Any], lam: float, beta_max: float,
     fig.add_annotation(x=1.0, xref="paper", y=cap, yref="y", xanchor="right", yanchor="bottom",
                        showarrow=False, text=f"AM's ceiling (β<sub>max</sub>+λ)/(1+λ) = {cap:.3g}",
                        font=dict(size=th.tick, color="#555555"))
-    _layout(fig, th, "Momentum: Polyak's optimum vs what AM-SGD settles on",
+    _layout(fig, th, "Momentum: Polyak's a* vs AM-SGD's a",
             "condition number κ = L/μ", "momentum coefficient", uirevision="th_cl_mom")
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 1.02])
