@@ -6,32 +6,15 @@ from the computation the optimizer performed; this page only lays them out.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 
 from adamem_core import figures
+from adamem_core.figures.style import latex_number, latex_vector
 from adamem_core.engine import local_surface, step_geometry, step_slice
 from ui.common import (apply_lecture_css, current_scene, lecture_exit_button, lecture_on,
                        scene_grid, scene_runs, set_scene, try_landscape)
 from ui.common import stop_page  # instead of st.stop(): writes the run marker first
-
-
-def _n(v: float, digits: int = 4) -> str:
-    """A number for LaTeX: 4 significant digits, scientific notation when tiny or huge."""
-    if v is None or not math.isfinite(v):
-        return r"\mathrm{n/a}"
-    if v == 0:
-        return "0"
-    if 1e-3 <= abs(v) < 1e5:
-        return f"{v:.{digits}g}"
-    m, e = f"{v:.{digits - 1}e}".split("e")
-    return rf"{m}\times 10^{{{int(e)}}}"
-
-
-def _vec(v: np.ndarray) -> str:
-    return r"\begin{pmatrix}" + _n(float(v[0])) + r"\\" + _n(float(v[1])) + r"\end{pmatrix}"
 
 
 apply_lecture_css()
@@ -123,49 +106,49 @@ N, D, u, b = geom["numerator"], geom["denominator"], geom["unclipped"], geom["mo
 gap_txt = (r"f(x_{t-1}) - f(x_t)" if geom["exact_gap"] else
            (r"\eta\langle g_t, d_t\rangle" if geom["form"] == "sgd"
             else r"\eta\langle g_t, d_t\rangle_{P^{-1}}"))
-st.latex(rf"\hat f_t - f(x_t) = {gap_txt} = {_n(geom['gap'])}")
+st.latex(rf"\hat f_t - f(x_t) = {gap_txt} = {latex_number(geom['gap'])}")
 if geom["form"] == "sgd":
-    st.latex(rf"g_t = {_vec(geom['g'])},\quad d_t = {_vec(geom['d'])},\quad "
-             rf"\|g_t\|^2 = {_n(geom['gg'])},\ \langle g_t, d_t\rangle = {_n(geom['gd'])},\ "
-             rf"\|d_t\|^2 = {_n(geom['dd'])}")
+    st.latex(rf"g_t = {latex_vector(geom['g'])},\quad d_t = {latex_vector(geom['d'])},\quad "
+             rf"\|g_t\|^2 = {latex_number(geom['gg'])},\ \langle g_t, d_t\rangle = {latex_number(geom['gd'])},\ "
+             rf"\|d_t\|^2 = {latex_number(geom['dd'])}")
     if geom["exact_gap"]:
         st.latex(rf"\text{{numerator}} = \frac{{(1+\lambda)(\hat f_t - f(x_t))}}{{\eta}} - "
-                 rf"\langle d_t - g_t,\ g_t + \lambda d_t\rangle = {_n(N)}"
-                 rf"\qquad (\lambda = {_n(lam)},\ \eta = {_n(lr)})")
+                 rf"\langle d_t - g_t,\ g_t + \lambda d_t\rangle = {latex_number(N)}"
+                 rf"\qquad (\lambda = {latex_number(lam)},\ \eta = {latex_number(lr)})")
     else:
         st.latex(rf"\text{{numerator}} = \|g_t\|^2 + 2\lambda\langle g_t, d_t\rangle - "
-                 rf"\lambda\|d_t\|^2 = {_n(N)}\qquad (\lambda = {_n(lam)})")
-    st.latex(rf"\text{{denominator}} = \|d_t - g_t\|^2 = {_n(D)}")
+                 rf"\lambda\|d_t\|^2 = {latex_number(N)}\qquad (\lambda = {latex_number(lam)})")
+    st.latex(rf"\text{{denominator}} = \|d_t - g_t\|^2 = {latex_number(D)}")
 else:
-    st.latex(rf"P_t = {_vec(geom['P'])},\quad W = P^{{-1}}(I + \lambda P)^{{-1}},\quad "
-             rf"\mu = {_n(geom['wd'])}")
+    st.latex(rf"P_t = {latex_vector(geom['P'])},\quad W = P^{{-1}}(I + \lambda P)^{{-1}},\quad "
+             rf"\mu = {latex_number(geom['wd'])}")
     st.latex(rf"\text{{numerator}} = \frac{{\hat f_t - f(x_t)}}{{\eta}} - "
              rf"\mu\langle d_t - g_t, x_t\rangle - \langle d_t - g_t,\ g_t + \lambda P d_t"
-             rf"\rangle_W = {_n(N)}")
-    st.latex(rf"\text{{denominator}} = \|d_t - g_t\|_W^2 = {_n(D)}")
+             rf"\rangle_W = {latex_number(N)}")
+    st.latex(rf"\text{{denominator}} = \|d_t - g_t\|_W^2 = {latex_number(D)}")
 if D > 0:
     clip_txt = ("inside the interval, kept" if 0 <= u <= geom["beta_max"] else
                 ("below 0, clipped to 0" if u < 0 else "above β_max, clipped to β_max"))
-    st.latex(rf"\beta^{{\star}} = \frac{{{_n(N)}}}{{{_n(D)}}} = {_n(u)}\ \Rightarrow\ "
-             rf"\beta_t^{{\mathrm{{model}}}} = \mathrm{{clip}}({_n(u)},\ 0,\ {_n(geom['beta_max'])})"
-             rf" = {_n(b)}")
+    st.latex(rf"\beta^{{\star}} = \frac{{{latex_number(N)}}}{{{latex_number(D)}}} = {latex_number(u)}\ \Rightarrow\ "
+             rf"\beta_t^{{\mathrm{{model}}}} = \mathrm{{clip}}({latex_number(u)},\ 0,\ {latex_number(geom['beta_max'])})"
+             rf" = {latex_number(b)}")
     st.caption(f"The unclipped maximiser of the dual is {u:.4g}: {clip_txt}.")
 else:
     st.latex(r"d_t = g_t\ \Rightarrow\ \text{denominator} = 0,\ \beta_t = 0"
              r"\ \text{(the memory equals the gradient; the direction does not change)}")
 if geom["fixed"]:
-    st.latex(rf"\beta_t^{{\mathrm{{used}}}} = {_n(geom['beta'])}\ \text{{(constant)}}")
+    st.latex(rf"\beta_t^{{\mathrm{{used}}}} = {latex_number(geom['beta'])}\ \text{{(constant)}}")
 if geom["form"] == "sgd":
     st.latex(rf"\text{{effective momentum}}\ \frac{{\beta_t + \lambda}}{{1 + \lambda}} = "
-             rf"{_n(geom['effective_momentum'])},\qquad d_{{t+1}} = "
+             rf"{latex_number(geom['effective_momentum'])},\qquad d_{{t+1}} = "
              rf"\frac{{(\beta_t+\lambda)\,d_t + (1-\beta_t)\,g_t}}{{1+\lambda}} = "
-             rf"{_vec(geom['d_next'])}")
+             rf"{latex_vector(geom['d_next'])}")
     step_txt = (r"x_t - \eta\,[a\,d_{t+1} + (1-a)\,g_t]" if geom["nesterov"]
                 else r"x_t - \eta\, d_{t+1}")
-    st.latex(rf"x_{{t+1}} = {step_txt} = {_vec(geom['x_next'])},\qquad "
-             rf"f(x_{{t+1}}) = {_n(geom['f_next'])}")
+    st.latex(rf"x_{{t+1}} = {step_txt} = {latex_vector(geom['x_next'])},\qquad "
+             rf"f(x_{{t+1}}) = {latex_number(geom['f_next'])}")
 else:
     st.latex(rf"\text{{effective momentum (mean over coordinates)}} = "
-             rf"{_n(geom['effective_momentum'])},\qquad d_{{t+1}} = {_vec(geom['d_next'])}")
-    st.latex(rf"x_{{t+1}} = (1-\eta\mu)x_t - \eta P^{{-1}} d_{{t+1}} = {_vec(geom['x_next'])},"
-             rf"\qquad f(x_{{t+1}}) = {_n(geom['f_next'])}")
+             rf"{latex_number(geom['effective_momentum'])},\qquad d_{{t+1}} = {latex_vector(geom['d_next'])}")
+    st.latex(rf"x_{{t+1}} = (1-\eta\mu)x_t - \eta P^{{-1}} d_{{t+1}} = {latex_vector(geom['x_next'])},"
+             rf"\qquad f(x_{{t+1}}) = {latex_number(geom['f_next'])}")

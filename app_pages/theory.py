@@ -9,13 +9,12 @@ adamem_core.theory_scene, the charts from adamem_core.figures.theory.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 
 from adamem_core import model
 from adamem_core.figures import theory as tf
+from adamem_core.figures.style import latex_number, latex_vector
 from adamem_core.method_doc import link
 from adamem_core.theory import KAPPAS, classical_comparison, classical_summary
 from adamem_core.theory_scene import (ANGLE_RANGE, BETA_MAX_RANGE, CASES, CL_RANGE, D_RANGE,
@@ -26,22 +25,6 @@ from ui.common import apply_lecture_css, lecture_exit_button, lecture_on
 SCENE_KEY = "th_scene"
 NOTICES_KEY = "th_notices"
 ss = st.session_state
-
-
-def _n(v: float, digits: int = 4) -> str:
-    """A number for LaTeX: 4 significant digits, scientific notation when tiny or huge."""
-    if v is None or not math.isfinite(v):
-        return r"\mathrm{n/a}"
-    if v == 0:
-        return "0"
-    if 1e-3 <= abs(v) < 1e5:
-        return f"{v:.{digits}g}"
-    m, e = f"{v:.{digits - 1}e}".split("e")
-    return rf"{m}\times 10^{{{int(e)}}}"
-
-
-def _vec(v: np.ndarray) -> str:
-    return r"\begin{pmatrix}" + _n(float(v[0])) + r"\\" + _n(float(v[1])) + r"\end{pmatrix}"
 
 
 # ----------------------------------------------------------------------------- widget state
@@ -163,33 +146,33 @@ d1, d2 = st.columns([2, 3], gap="medium")
 d1.plotly_chart(tf.sandbox_dual_figure(sb, lecture), key="th_fig_dual", width="stretch")
 with d2:
     st.markdown("**The closed form, with these numbers** — " + link("closed-form", "derivation"))
-    st.latex(rf"g = {_vec(sb['g'])},\ d = {_vec(sb['d'])},\quad \|g\|^2 = {_n(sb['gg'])},\ "
-             rf"\langle g, d\rangle = {_n(sb['gd'])},\ \|d\|^2 = {_n(sb['dd'])}")
+    st.latex(rf"g = {latex_vector(sb['g'])},\ d = {latex_vector(sb['d'])},\quad \|g\|^2 = {latex_number(sb['gg'])},\ "
+             rf"\langle g, d\rangle = {latex_number(sb['gd'])},\ \|d\|^2 = {latex_number(sb['dd'])}")
     if sc.gap is None:
-        st.latex(rf"\hat f - f = \eta\langle g, d\rangle = {_n(sb['gap'])}")
+        st.latex(rf"\hat f - f = \eta\langle g, d\rangle = {latex_number(sb['gap'])}")
         st.latex(rf"\text{{numerator}} = \|g\|^2 + 2\lambda\langle g,d\rangle - \lambda\|d\|^2"
-                 rf" = {_n(sb['numerator'])}")
+                 rf" = {latex_number(sb['numerator'])}")
     else:
-        st.latex(rf"\hat f - f = {_n(sb['gap'])}")
+        st.latex(rf"\hat f - f = {latex_number(sb['gap'])}")
         st.latex(rf"\text{{numerator}} = \frac{{(1+\lambda)(\hat f - f)}}{{\eta}} - "
-                 rf"\langle d-g,\ g+\lambda d\rangle = {_n(sb['numerator'])}")
-    st.latex(rf"\text{{denominator}} = \|d-g\|^2 = {_n(sb['denominator'])}")
+                 rf"\langle d-g,\ g+\lambda d\rangle = {latex_number(sb['numerator'])}")
+    st.latex(rf"\text{{denominator}} = \|d-g\|^2 = {latex_number(sb['denominator'])}")
     if sb["denominator"] > 0:
-        st.latex(rf"\beta = \mathrm{{clip}}\Big(\frac{{{_n(sb['numerator'])}}}"
-                 rf"{{{_n(sb['denominator'])}}} = {_n(sb['unclipped'])},\ 0,\ "
-                 rf"{_n(sc.beta_max)}\Big) = {_n(sb['beta'])}")
+        st.latex(rf"\beta = \mathrm{{clip}}\Big(\frac{{{latex_number(sb['numerator'])}}}"
+                 rf"{{{latex_number(sb['denominator'])}}} = {latex_number(sb['unclipped'])},\ 0,\ "
+                 rf"{latex_number(sc.beta_max)}\Big) = {latex_number(sb['beta'])}")
     else:
         st.latex(r"d = g:\ \text{denominator} = 0,\ \beta = 0")
     a, b = sb["coefficients"]
-    st.latex(rf"d_{{t+1}} = {_n(a)}\,d + {_n(b)}\,g = {_vec(sb['d_next'])}")
-    st.latex(rf"u = -\eta\, d_{{t+1}} = {_vec(sb['u'])}")
+    st.latex(rf"d_{{t+1}} = {latex_number(a)}\,d + {latex_number(b)}\,g = {latex_vector(sb['d_next'])}")
+    st.latex(rf"u = -\eta\, d_{{t+1}} = {latex_vector(sb['u'])}")
     p1, p2 = sb["prox_at_step"]
     lg, lm = sb["planes_at_step"]
-    st.latex(rf"\ell_g(u) = {_n(lg)},\quad \ell_m(u) = {_n(lm)}")
-    st.latex(rf"\tfrac{{\|u\|^2}}{{2\eta}} = {_n(p1)},\quad \tfrac{{\lambda}}{{2\eta}}"
-             rf"\|u+\eta d\|^2 = {_n(p2)}")
-    st.latex(rf"m_t(x_t + u) = {_n(sb['model_at_step'])},\quad "
-             rf"D(\beta) = {_n(sb['dual_at_beta'])}")
+    st.latex(rf"\ell_g(u) = {latex_number(lg)},\quad \ell_m(u) = {latex_number(lm)}")
+    st.latex(rf"\tfrac{{\|u\|^2}}{{2\eta}} = {latex_number(p1)},\quad \tfrac{{\lambda}}{{2\eta}}"
+             rf"\|u+\eta d\|^2 = {latex_number(p2)}")
+    st.latex(rf"m_t(x_t + u) = {latex_number(sb['model_at_step'])},\quad "
+             rf"D(\beta) = {latex_number(sb['dual_at_beta'])}")
     st.caption("The dual's maximum equals the model's minimum (" + link("dual", "why") + "); "
                "with β clipped at β_max they differ by what the cap costs.")
 

@@ -26,6 +26,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from adamem_core import model
 from adamem_core.engine import simulate
+from adamem_core.figures.style import latex_number
 from adamem_core.landscapes import ill_conditioned_quadratic
 from adamem_core.specs import OptimizerSpec
 from adamem_core.theory import (KAPPAS, START, classical_comparison, classical_summary,
@@ -283,16 +284,6 @@ def test_named_case_check_catches_a_wrong_claim():
 
 
 # ----------------------------------------------------------------------------- the page (AppTest)
-def _n(v: float, digits: int = 4) -> str:
-    """The page's LaTeX number format (4 significant digits, scientific when tiny/huge)."""
-    if v == 0:
-        return "0"
-    if 1e-3 <= abs(v) < 1e5:
-        return f"{v:.{digits}g}"
-    m, e = f"{v:.{digits - 1}e}".split("e")
-    return rf"{m}\times 10^{{{int(e)}}}"
-
-
 def open_theory(new_app, query=None):
     at = new_app(query)
     at.switch_page(THEORY)
@@ -306,9 +297,9 @@ def shown_numbers_match(at, sc: TheoryScene) -> None:
     sb = model.sandbox(sc.g_norm, sc.d_norm, sc.angle, sc.lr, sc.lam, sc.beta_max, sc.gap)
     latex = "\n".join(x.value for x in at.latex)
     for key in ("gg", "gd", "dd", "numerator", "denominator", "model_at_step", "dual_at_beta"):
-        assert f"= {_n(sb[key])}" in latex, (key, sb[key])
+        assert f"= {latex_number(sb[key])}" in latex, (key, sb[key])
     if sb["denominator"] > 0:
-        assert rf"= {_n(sb['unclipped'])},\ 0,\ {_n(sc.beta_max)}\Big) = {_n(sb['beta'])}" in latex
+        assert rf"= {latex_number(sb['unclipped'])},\ 0,\ {latex_number(sc.beta_max)}\Big) = {latex_number(sb['beta'])}" in latex
     story = "\n".join(m.value for m in at.main.markdown)
     assert f"β = {sb['beta']:.4f}" in story
     assert f"(β+λ)/(1+λ) = **{sb['effective_momentum']:.4f}**" in story

@@ -351,3 +351,20 @@ def _exit_index(tr: Any, dom: tuple) -> int:
     return j
 
 
+def latex_number(v: float | None, digits: int = 4) -> str:
+    """A number for LaTeX captions and closed forms: ``digits`` significant digits, scientific
+    notation (``m \\times 10^{e}``) when tiny or huge, ``\\mathrm{n/a}`` when not finite."""
+    if v is None or not math.isfinite(v):
+        return r"\mathrm{n/a}"
+    if v == 0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e5:
+        return f"{v:.{digits}g}"
+    m, e = f"{v:.{digits - 1}e}".split("e")
+    return rf"{m}\times 10^{{{int(e)}}}"
+
+
+def latex_vector(v: Any) -> str:
+    """A 2-vector as a LaTeX column (``pmatrix``) of :func:`latex_number` entries."""
+    return (r"\begin{pmatrix}" + latex_number(float(v[0])) + r"\\" + latex_number(float(v[1]))
+            + r"\end{pmatrix}")
