@@ -1,7 +1,8 @@
 r"""AM-SGD and AM-AdamW: adaptive memory momentum as drop-in ``torch.optim`` optimizers.
 
 Reference: V. Topollai and A. Choromanska, "Adaptive Memory Momentum via a Model-Based Framework
-for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026).
+for Deep Learning Optimization", arXiv 2510.04988 (AISTATS 2026). The method and the choices
+made here where the paper gives no detail: ``docs/method.md``.
 
 All the maths is in :mod:`adamem_core.model`; this module only gathers the tensors, calls it,
 and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use to factories.
@@ -9,6 +10,7 @@ and applies the update. ``OPTIMIZERS`` maps the names the app and the engine use
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -188,10 +190,22 @@ class _AMBase(Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("_stats", {})
+        # process groups cannot be pickled: an unpickled optimizer is a single-process one
+        self.__dict__.setdefault("shard_group", None)
+        self.__dict__.setdefault("loss_group", None)
         for group in self.param_groups:      # groups saved without a key get its default,
             for k, v in self.defaults.items():   # as torch's optimizers do
                 if k != "differentiable":        # (added to defaults by torch's __setstate__)
                     group.setdefault(k, v)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_AMBase":
+        """A copy with copied state and statistics that keeps the same process groups (they are
+        handles on the running job, shared by every copy, and cannot be copied themselves)."""
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        new.shard_group, new.loss_group = self.shard_group, self.loss_group
+        return new
 
     def _exact_gap(self, loss: Any, params: list[torch.Tensor],
                    maximize: bool = False, red: Any = None) -> torch.Tensor | None:

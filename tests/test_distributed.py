@@ -232,3 +232,38 @@ def test_single_process_needs_no_group():
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = AMSGD([w], lr=0.1, loss_gap="exact")
     assert distributed.plan(opt, per_tensor=False, exact=True) is None
+
+
+def test_copies_keep_the_process_groups_and_pickles_drop_them():
+    """``copy.deepcopy`` keeps the optimizer's process groups (handles on the running job,
+    shared by copies) with a copied state; a pickle, which cannot hold a process group, comes
+    back as a single-process optimizer (both attributes None). In a one-rank gloo job, in a
+    subprocess, so that this process's torch.distributed state stays untouched."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import copy, pickle, socket, torch, torch.distributed as dist
+        from adamem_core import AMSGD, AMAdamW
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0,
+                                world_size=1)
+        try:
+            for cls in (AMSGD, AMAdamW):
+                w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+                opt = cls([w], lr=0.1, shard_group=dist.group.WORLD, loss_group=dist.group.WORLD)
+                w.grad = torch.tensor([0.5, 0.25], dtype=torch.float64)
+                opt.step()
+                c = copy.deepcopy(opt)
+                assert c.shard_group is opt.shard_group and c.loss_group is opt.loss_group
+                assert c.state is not opt.state and c.last_stats is not None
+                p = pickle.loads(pickle.dumps(opt))
+                assert p.shard_group is None and p.loss_group is None
+        finally:
+            dist.destroy_process_group()
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=240, cwd=str(Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
