@@ -17,13 +17,16 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
 import torch
 
-from adamem_core.engine import OptimizerSpec, simulate
-from adamem_core.landscapes import LANDSCAPES
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from adamem_core.engine import OptimizerSpec, simulate  # noqa: E402
+from adamem_core.landscapes import LANDSCAPES  # noqa: E402
 
 TARGET_MS = 50.0
 TARGET_RATIO = 30.0
