@@ -18,13 +18,13 @@ import os
 import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from _timing import timed  # noqa: E402 (benchmarks/ is on sys.path)
 from adamem_core.engine import OptimizerSpec, simulate  # noqa: E402
 from adamem_core.landscapes import LANDSCAPES  # noqa: E402
 
@@ -59,18 +59,6 @@ def torch_one_at_a_time(land, specs, start, steps: int) -> np.ndarray:
             opt.step()
         finals.append(w.detach().numpy().copy())
     return np.array(finals)
-
-
-def timed(fn, reps: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and CPU (process) seconds of each repetition. On a machine shared with other
-    jobs the wall clock includes waiting for a core; the CPU time does not."""
-    wall, cpu = [], []
-    for _ in range(reps):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return wall, cpu
 
 
 def main() -> None:

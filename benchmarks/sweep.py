@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _timing import timed  # noqa: E402 (benchmarks/ is on sys.path)
 from adamem_core.landscapes import LANDSCAPES  # noqa: E402
 from adamem_core.specs import OptimizerSpec  # noqa: E402
 from adamem_core.sweep import lr_grid, sweep  # noqa: E402
@@ -45,16 +46,6 @@ TARGET_4800 = 5.0
 def rows() -> list[OptimizerSpec]:
     return ([OptimizerSpec("am_sgd", 1e-3), OptimizerSpec("am_adamw", 1e-2, weight_decay=0.0)]
             + [OptimizerSpec("sgd_ema", 1e-3, beta=b) for b in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)])
-
-
-def timed(fn, reps: int) -> tuple[list[float], list[float]]:
-    wall, cpu = [], []
-    for _ in range(reps):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return wall, cpu
 
 
 def torch_run(land, spec: OptimizerSpec, start, steps: int) -> np.ndarray:
