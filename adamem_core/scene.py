@@ -283,6 +283,15 @@ def _landscape_choice(q: Mapping[str, Any], landscapes: Mapping[str, Any], notic
     return name, formula, land, params
 
 
+def _domain_and_start(land: Any) -> tuple[tuple[float, float], tuple[float, float],
+                                          tuple[float, float]]:
+    """(x range, y range, start) of a landscape; a custom formula (``land`` None) gets the
+    parser's default domain [−3, 3]² and start (−2, 2)."""
+    if land is not None:
+        return tuple(land.domain[0]), tuple(land.domain[1]), tuple(land.start)
+    return (-3.0, 3.0), (-3.0, 3.0), (-2.0, 2.0)
+
+
 def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Any]) -> tuple[Scene, list[str]]:
     """A valid :class:`Scene` from untrusted query parameters, and the notices for what was
     corrected. ``landscapes`` is the catalogue (name → Landscape) used to check the name, the
@@ -292,12 +301,7 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Any]) -> tupl
     q = _plain_query(query)
     name, formula, land, params = _landscape_choice(q, landscapes, notices, d)
 
-    if land is not None:
-        (xa, xb), (ya, yb) = land.domain
-        sx, sy = land.start
-    else:
-        (xa, xb), (ya, yb) = (-3.0, 3.0), (-3.0, 3.0)
-        sx, sy = -2.0, 2.0
+    (xa, xb), (ya, yb), (sx, sy) = _domain_and_start(land)
     if name == d.landscape and "x0" not in q:
         sx, sy = d.x0, d.y0
     x0 = _num(q.get("x0", sx), "start x", xa, xb, sx, notices)

@@ -37,7 +37,8 @@ import numpy as np
 from .landscape_base import Landscape
 from .scene import (BETA_MAX_RANGE, BETA_RANGE, CUSTOM, LAM_RANGE, LR_RANGE,
                     MAX_VALUE_CHARS, Scene, RunChoice, TOL_RANGE, _choice, _flag,
-                    _landscape_choice, _num, _plain_query, _short)
+                    _domain_and_start, _landscape_choice, _num, _plain_query,
+                    _short)
 from .specs import OptimizerSpec
 from .sweep import LIMITS, SweepLimits, limit_request, lr_grid
 
@@ -225,12 +226,7 @@ def parse_query(query: Mapping[str, Any], landscapes: Mapping[str, Landscape],
     name, formula, land, params = _landscape_choice(q, landscapes, notices, d, "s_f",
                                                     "s_expr", "s_p_")
 
-    if land is not None:
-        (xa, xb), (ya, yb) = land.domain
-        sx, sy = land.start
-    else:
-        (xa, xb), (ya, yb) = (-3.0, 3.0), (-3.0, 3.0)
-        sx, sy = -2.0, 2.0
+    (xa, xb), (ya, yb), (sx, sy) = _domain_and_start(land)
     if name == d.landscape:
         sx, sy = d.x0, d.y0
     start_mode = _choice(q.get("s_start", d.start_mode), "start", STARTS, d.start_mode, notices)
