@@ -5,7 +5,10 @@ simulation and the contour grid were already cached (``ui.common``); the figures
 building and serialising them cost ≈ 1 s of server CPU per page view. Here each Playground chart
 is built once per (scene, step t, theme), frozen into its serialised form
 (:func:`adamem_core.figures.frozen.freeze`) and handed to every session that shows it; a page
-view then costs a few milliseconds of JSON dumping per chart.
+view then costs a few milliseconds of JSON dumping per chart. The figures are built
+``frozen=True``: as plain dicts, straight into their serialised form, without plotly.py's
+validating object model (the same JSON, see ``adamem_core.figures.spec``): a new scene (e.g. a
+learning-rate change) costs a fraction of the server time it did.
 
 ``st.cache_resource`` (not ``cache_data``): the frozen figures are read-only and shared as they
 are (``cache_data`` would pickle and copy a megabyte per view). Bounded: at most
@@ -51,7 +54,7 @@ def _trajectory(key: str, t: int, pick_grid: int, max_frames: int, frame_bytes: 
                                     (sc.x0, sc.y0), t=t, animate=not sc.surface3d,
                                     surface3d=sc.surface3d, lecture=sc.lecture,
                                     max_frames=max_frames, frame_bytes=frame_bytes,
-                                    pick_grid=0 if sc.surface3d else pick_grid)
+                                    pick_grid=0 if sc.surface3d else pick_grid, frozen=True)
     return freeze(fig)
 
 
@@ -59,14 +62,14 @@ def _trajectory(key: str, t: int, pick_grid: int, max_frames: int, frame_bytes: 
 def _gap(key: str, t: int, _scene: Scene) -> FrozenFigure:
     sc = _scene
     return freeze(figures.gap_figure(scene_runs(sc), scene_landscape(sc).f_star, t=t,
-                                     lecture=sc.lecture))
+                                     lecture=sc.lecture, frozen=True))
 
 
 @st.cache_resource(max_entries=FIGURE_ENTRIES, ttl=FIGURE_TTL_S, show_spinner=False)
 def _beta(key: str, t: int, _scene: Scene) -> FrozenFigure:
     sc = _scene
     return freeze(figures.beta_figure(scene_runs(sc), t=t, show_model_beta=sc.model_beta,
-                                      lecture=sc.lecture))
+                                      lecture=sc.lecture, frozen=True))
 
 
 @st.cache_resource(max_entries=FIGURE_ENTRIES, ttl=FIGURE_TTL_S, show_spinner=False)

@@ -48,9 +48,11 @@ def _levels(display: np.ndarray) -> tuple[float, float, int] | None:
 
 
 def _contour_trace(grid: dict, th: Theme, colorbar_title: str, showscale: bool = True,
-                   transparent: bool = False) -> go.Contour:
+                   transparent: bool = False, validate: bool = True) -> go.Contour:
     """Filled contour of ``grid["display"]`` in light greys (``transparent``: invisible, kept
-    for its hover values and colour bar over the raster of :func:`_contour_image`)."""
+    for its hover values and colour bar over the raster of :func:`_contour_image`).
+    ``validate=False``: built without plotly.py's property validation, for a figure that is
+    built unvalidated too (see ``playground.trajectory_figure``)."""
     disp = np.asarray(grid["display"], dtype=np.float32)
     lv = _levels(disp)
     contours = dict(coloring="fill", showlines=True)
@@ -69,7 +71,7 @@ def _contour_trace(grid: dict, th: Theme, colorbar_title: str, showscale: bool =
                       tickfont=dict(size=th.tick), thickness=20 if th.lecture else 14,
                       len=0.9, outlinewidth=0),
         hovertemplate="x=%{x:.3g}, y=%{y:.3g}<br>" + colorbar_title + " = %{z:.3g}<extra></extra>",
-        name="f", showlegend=False)
+        name="f", showlegend=False, _validate=validate)
 
 
 def _png_data_uri(rgba: np.ndarray) -> str:

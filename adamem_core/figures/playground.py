@@ -16,6 +16,7 @@ from .style import (GAP_FLOOR, Theme, _SURFACE_SCALE, _SYMBOL_3D, _diverged_labe
                     _exit_index, _finite_range, _fmt, _height, _inside, _last_finite, _layout,
                     _pad_range, _points, _shown_last, _vline, assign_styles, theme)
 from .contour import _contour_image, _contour_trace, _display_height
+from .spec import SpecFigure, scatter as _Scatter
 
 
 def _frame_steps(T: int, t: int, stride: int | None, max_frames: int) -> list[int]:
@@ -32,7 +33,8 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                       speed_ms: int = 80, max_frames: int = 120,
                       uirevision: str | None = None,
                       frame_bytes: int = 1_000_000, pick_grid: int = 0,
-                      resolution_px: int = 4800, hover_grid: int = 48) -> go.Figure:
+                      resolution_px: int = 4800, hover_grid: int = 48,
+                      frozen: bool = False) -> go.Figure:
     """Contour of ``grid["display"]`` with every run's path up to step ``t`` (default: the end).
 
     Each run: its path (line + a small marker per iterate), its current point in the
@@ -61,6 +63,10 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     ``surface3d=True``: a 3-D surface of the display heights with the paths lifted onto it
     (heights from the trajectories' f values, same transform), no animation.
 
+    ``frozen=True`` (2-D): the figure is built as plain dicts (:mod:`.spec`) and returned as a
+    :class:`~adamem_core.figures.frozen.FrozenFigure`, what the page sends, without plotly.py's
+    validating object model (same JSON as the default, a validated ``go.Figure``; tested).
+
     Trace order (2-D): 0 the contour; the minima; then per run its blocks, head, current point
     and (if it diverged) the ✕ — the animated traces, listed in ``layout.meta["animated_traces"]``;
     then per run a legend entry; then the start.
@@ -84,9 +90,10 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
         return _trajectory_3d(grid, trajectories, styles, th, title, mins, start, t, dom,
                               ztitle, height_of, uirevision)
 
-    fig = go.Figure()
+    fig = SpecFigure()     # plain dicts; a go.Figure (or the frozen spec) at the end
     image = _contour_image(grid) if animate and trajectories else None
-    fig.add_trace(_contour_trace(grid, th, cb_title, transparent=image is not None))
+    fig.add_trace(_contour_trace(grid, th, cb_title, transparent=image is not None,
+                                 validate=False))
     fig.data[0].meta = {"role": "contour"}
     if image is not None and hover_grid:
         # levels and colour bar stay those of the full grid (set explicitly by _contour_trace);
@@ -95,7 +102,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     if image is not None:
         fig.add_layout_image(image)
     if mins:   # below the paths: a converged run's current point stays visible
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=[p[0] for p in mins], y=[p[1] for p in mins], mode="markers", name="minimum",
             legendrank=901,
             marker=dict(symbol="cross", size=th.special, color="white",
@@ -132,16 +139,16 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                 break
             hi = min(hi, last)
             sl = kept[(kept >= lo) & (kept <= hi)]
-            fig.add_trace(go.Scatter(x=xy[sl, 0], y=xy[sl, 1], customdata=cd[sl], opacity=0,
+            fig.add_trace(_Scatter(x=xy[sl, 0], y=xy[sl, 1], customdata=cd[sl], opacity=0,
                                      hoverinfo="skip", name=tr.label,
                                      meta={"role": "block", "run": r, "lo": lo, "hi": hi},
                                      **common))
             idx["blocks"].append(len(fig.data) - 1)
             idx["spans"].append((lo, hi))
-        fig.add_trace(go.Scatter(x=[], y=[], name=tr.label, meta={"role": "head", "run": r},
+        fig.add_trace(_Scatter(x=[], y=[], name=tr.label, meta={"role": "head", "run": r},
                                  **common))
         idx["head"] = len(fig.data) - 1
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=[], y=[], mode="markers", legendgroup=group, showlegend=False, name=tr.label,
             marker=dict(color=st["color"], symbol=st["symbol"], size=th.marker,
                         line=dict(color="white", width=1.5 if not th.lecture else 2.5)),
@@ -151,7 +158,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
         idx["point"] = len(fig.data) - 1
         if tr.diverged_at is not None:
             j = _exit_index(tr, dom)
-            fig.add_trace(go.Scatter(
+            fig.add_trace(_Scatter(
                 x=[float(tr.x[j, 0])], y=[float(tr.x[j, 1])], mode="markers",
                 legendgroup=group, showlegend=False, name=_diverged_label(tr),
                 marker=dict(symbol="x", size=th.special, color=st["color"],
@@ -166,14 +173,14 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
 
     animated = [i for idx in layout_of for i in _animated_indices(idx)]
     for r, (tr, st) in enumerate(zip(trajectories, styles)):
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=[None], y=[None], mode="lines+markers", name=_diverged_label(tr),
             legendgroup=f"run{r}", showlegend=True, legendrank=100 + r,
             line=dict(color=st["color"], dash=st["dash"], width=st["width"]),
             marker=dict(color=st["color"], symbol=st["symbol"], size=th.marker * 0.8),
             hoverinfo="skip", meta={"role": "legend", "run": r}))
     if start is not None:
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=[float(start[0])], y=[float(start[1])], mode="markers", name="start x₀",
             legendrank=900,
             marker=dict(symbol="star", size=th.special + 4, color="black",
@@ -183,7 +190,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     if pick_grid:   # invisible points under everything: a click on one picks a new start
         (pxa, pxb), (pya, pyb) = dom
         PX, PY = np.meshgrid(np.linspace(pxa, pxb, pick_grid), np.linspace(pya, pyb, pick_grid))
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=PX.ravel().astype(np.float32), y=PY.ravel().astype(np.float32), mode="markers",
             name="pick a start", showlegend=False,
             marker=dict(size=max(6.0, 420.0 / pick_grid), opacity=0.0, color="#000000"),
@@ -211,9 +218,9 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
             for idx in layout_of:
                 data.extend(_state_at(idx, k))
             frames.append({"data": data, "traces": animated, "name": str(k)})
-        fig = LazyFramesFigure.wrap(fig, frames)
         _animation_controls(fig, th, ks, t, speed_ms)
-    return fig
+        return fig.build(frozen, frames)
+    return fig.build(frozen)
 
 
 class LazyFramesFigure(go.Figure):
@@ -227,8 +234,11 @@ class LazyFramesFigure(go.Figure):
     @classmethod
     def wrap(cls, fig: go.Figure, frames: list[dict]) -> "LazyFramesFigure":
         out = cls(fig)
-        out._lazy_frames = frames
+        out._set_lazy_frames(frames)
         return out
+
+    def _set_lazy_frames(self, frames: list[dict]) -> None:
+        self.__dict__["_lazy_frames"] = frames
 
     def _materialise(self) -> None:
         lazy = self.__dict__.get("_lazy_frames")
@@ -250,9 +260,14 @@ class LazyFramesFigure(go.Figure):
         d = super().to_dict()
         lazy = self.__dict__.get("_lazy_frames")
         if lazy is not None:
-            d["frames"] = [{**f, "data": [{k: _typed(v) for k, v in tr.items()}
-                                          for tr in f["data"]]} for f in lazy]
+            d = self._with_typed_frames({**d, "frames": lazy})
         return d
+
+    @staticmethod
+    def _with_typed_frames(d: dict) -> dict:
+        """``d`` with its raw frames' arrays as typed-array specs (see :func:`_typed`)."""
+        return {**d, "frames": [{**f, "data": [{k: _typed(v) for k, v in tr.items()}
+                                               for tr in f["data"]]} for f in d["frames"]]}
 
 
 _JS_TYPES = {"f8": "f8", "f4": "f4", "i1": "i1", "u1": "u1", "i2": "i2", "u2": "u2",
@@ -494,13 +509,15 @@ def _trajectory_3d(grid, trajectories, styles, th, title, mins, start, t, dom, z
 
 # ============================================================================ curves against step
 def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None = None,
-               lecture: bool | Theme = False, uirevision: str | None = None) -> go.Figure:
+               lecture: bool | Theme = False, uirevision: str | None = None,
+               frozen: bool = False) -> go.Figure:
     """f(x_t) − f* against step t on a log axis (f(x_t) on a linear axis when f* is unknown).
 
     One line per run in its style; values ≤ 0 are drawn at a floor (``GAP_FLOOR``, or lower when
     a run is already below it); a diverged run ends with an ✕ at its last finite value (the
     y range stops a few decades above the start, so a blow-up does not flatten the rest);
-    a dotted vertical line marks step t."""
+    a dotted vertical line marks step t.
+    ``frozen=True``: a :class:`FrozenFigure` built as plain dicts (see ``trajectory_figure``)."""
     th = theme(lecture)
     trajectories = list(trajectories)
     styles = assign_styles([tr.spec for tr in trajectories], th)
@@ -513,7 +530,7 @@ def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None 
         if mins:
             floor = min(GAP_FLOOR, min(mins))
         ys = [np.where(np.isfinite(y), np.maximum(y, floor), np.nan) for y in ys]
-    fig = go.Figure()
+    fig = SpecFigure()
     ymax_display, yrange = None, None
     starts = [y[0] for y in ys if y.size and np.isfinite(y[0])]
     finite = [y[np.isfinite(y)] for y in ys]
@@ -532,7 +549,7 @@ def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None 
     ytitle = "f(x<sub>t</sub>) − f*" if log else "f(x<sub>t</sub>)"
     for r, (tr, st, y) in enumerate(zip(trajectories, styles, ys)):
         steps = np.arange(y.size)
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=steps, y=y, mode="lines+markers", name=_diverged_label(tr), legendgroup=f"run{r}",
             line=dict(color=st["color"], dash=st["dash"], width=st["width"]),
             marker=dict(symbol=st["symbol"], color=st["color"], size=th.marker * 0.7,
@@ -544,7 +561,7 @@ def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None 
             j = _last_finite(tr)
             yv = float(y[j]) if np.isfinite(y[j]) else float("nan")
             yd = min(yv, ymax_display) if ymax_display is not None and np.isfinite(yv) else yv
-            fig.add_trace(go.Scatter(
+            fig.add_trace(_Scatter(
                 x=[j], y=[yd], mode="markers", showlegend=False, legendgroup=f"run{r}",
                 name=_diverged_label(tr), cliponaxis=False,
                 marker=dict(symbol="x", size=th.special, color=st["color"],
@@ -562,23 +579,24 @@ def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None 
     fig.update_xaxes(range=[0, max(T, 1)])
     if t is not None:
         _vline(fig, th, t, f" t = {t}")
-    return fig
+    return fig.build(frozen)
 
 
 def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_beta: bool = False,
                 show_effective: bool = False, lecture: bool | Theme = False,
-                uirevision: str | None = None) -> go.Figure:
+                uirevision: str | None = None, frozen: bool = False) -> go.Figure:
     """β_t against step t: the β each adaptive run chose (``trajectory.beta``), the constant β of
     every baseline as a flat line ("… (constant)", its own ``trajectory.beta``).
 
     ``show_model_beta``: for the baselines also ``trajectory.model_beta``, the β the model would
     have chosen along their path (thin dotted, "… — model's β"). ``show_effective``: the
     adaptive runs' effective momentum (β_t+λ)/(1+λ) (``trajectory.effective_momentum``, thin
-    dashed). A dotted vertical line marks step t."""
+    dashed). A dotted vertical line marks step t.
+    ``frozen=True``: a :class:`FrozenFigure` built as plain dicts (see ``trajectory_figure``)."""
     th = theme(lecture)
     trajectories = list(trajectories)
     styles = assign_styles([tr.spec for tr in trajectories], th)
-    fig = go.Figure()
+    fig = SpecFigure()
     for r, (tr, st) in enumerate(zip(trajectories, styles)):
         steps = np.arange(tr.beta.size)
         adaptive = tr.spec.entry.adaptive
@@ -587,7 +605,7 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
         name = tr.label if adaptive else f"{tr.label} (constant)"
         if tr.diverged_at is not None:
             name += f" — diverged at step {tr.diverged_at}"
-        fig.add_trace(go.Scatter(
+        fig.add_trace(_Scatter(
             x=steps, y=tr.beta, mode="lines+markers" if adaptive else "lines",
             name=name, legendrank=100 + 3 * r,
             line=dict(color=st["color"], dash=st["dash"], width=st["width"],
@@ -598,7 +616,7 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
                           "%{y:.4g}<extra></extra>",
             meta={"role": "beta", "run": r, "adaptive": bool(adaptive)}))
         if show_model_beta and not adaptive and np.isfinite(tr.model_beta).any():
-            fig.add_trace(go.Scatter(
+            fig.add_trace(_Scatter(
                 x=steps, y=tr.model_beta, mode="lines", name=f"{tr.label} — model's β",
                 legendrank=101 + 3 * r,
                 line=dict(color=st["color"], dash="dot", width=th.line_thin),
@@ -607,7 +625,7 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
                               "%{y:.4g}<extra></extra>",
                 meta={"role": "model_beta", "run": r}))
         if show_effective and adaptive and np.isfinite(tr.effective_momentum).any():
-            fig.add_trace(go.Scatter(
+            fig.add_trace(_Scatter(
                 x=steps, y=tr.effective_momentum, mode="lines",
                 name=f"{tr.label} — effective momentum (β<sub>t</sub>+λ)/(1+λ)",
                 legendrank=102 + 3 * r, line=dict(color=st["color"], dash="dash",
@@ -622,7 +640,7 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
     fig.update_xaxes(range=[0, max(T - 1, 1)])
     if t is not None:
         _vline(fig, th, t, f" t = {t}")
-    return fig
+    return fig.build(frozen)
 
 
 # ============================================================================ table

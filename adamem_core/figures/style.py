@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import plotly.colors as pc
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from ..specs import OptimizerSpec
 
@@ -173,7 +174,9 @@ def _layout(fig: go.Figure, th: Theme, title: str, xtitle: str | None = None,
     """The common look: white template, light grid, fonts of the theme, title top-left, legend
     in one horizontal band above the plot (never over the data), tight margins."""
     fig.update_layout(
-        template="plotly_white",
+        # the template object, not its name: a figure built without validation (the
+        # Playground's) would otherwise send the bare name, which plotly.js does not know
+        template=pio.templates["plotly_white"],
         font=dict(size=th.font, family=FONT, color="#222222"),
         title=dict(text=title, font=dict(size=th.title), x=0.0, xref="paper", xanchor="left",
                    y=1.0, yref="container", yanchor="top", pad=dict(t=8, b=6),
