@@ -129,6 +129,29 @@ def test_a_widget_change_in_one_session_does_not_disturb_another(new_app, built)
     assert built == Counter({c: 2 for c in CHARTS})
 
 
+def test_the_contour_raster_is_drawn_once_per_landscape(new_app, built, monkeypatch):
+    """A learning-rate change redraws the paths, not the landscape's PNG raster; another
+    landscape has its own; and what the page sends is the raster the figure would draw."""
+    calls: Counter = Counter()
+    orig = figures.contour_raster
+
+    def counted(grid):
+        calls["raster"] += 1
+        return orig(grid)
+
+    monkeypatch.setattr(figures, "contour_raster", counted)
+    first = run(new_app())
+    run(new_app({"lr": "0.05"}))
+    run(new_app({"lr": "0.02", "steps": "60"}))
+    assert built["trajectory_figure"] == 3 and calls["raster"] == 1
+    run(new_app({"f": "beale"}))
+    assert calls["raster"] == 2
+    sent = json.loads(chart_specs(first)[0])["layout"]["images"]
+    from ui.common import scene_grid
+    from adamem_core.scene import Scene
+    assert len(sent) == 1 and sent[0] == json.loads(json.dumps(orig(scene_grid(Scene()))))
+
+
 def test_the_tables_tolerance_does_not_rebuild_the_charts(new_app, built):
     at = run(new_app())
     at.select_slider(key="pg_tol").set_value(1e-3)

@@ -30,7 +30,7 @@ import streamlit as st
 from adamem_core import figures
 from adamem_core.engine import summarize
 from adamem_core.figures.frozen import FrozenFigure, freeze
-from adamem_core.scene import Scene
+from adamem_core.scene import CUSTOM, Scene
 
 from .common import scene_grid, scene_landscape, scene_runs
 
@@ -46,6 +46,18 @@ def _key(scene: Scene, **neutral: Any) -> str:
 
 # The scene itself travels as ``_scene`` (underscore: not hashed); ``key`` identifies it.
 @st.cache_resource(max_entries=FIGURE_ENTRIES, ttl=FIGURE_TTL_S, show_spinner=False)
+def _raster(key: str, _scene: Scene) -> dict | None:
+    """The contour's PNG raster of a landscape (the same for every run on it: a learning-rate
+    change does not redraw it). Shared read-only: the figure copies it."""
+    return figures.contour_raster(scene_grid(_scene))
+
+
+def _landscape_key(scene: Scene) -> str:
+    return repr((scene.landscape, scene.params,
+                 scene.formula if scene.landscape == CUSTOM else ""))
+
+
+@st.cache_resource(max_entries=FIGURE_ENTRIES, ttl=FIGURE_TTL_S, show_spinner=False)
 def _trajectory(key: str, t: int, pick_grid: int, max_frames: int, frame_bytes: int,
                 _scene: Scene) -> FrozenFigure:
     sc = _scene
@@ -54,7 +66,9 @@ def _trajectory(key: str, t: int, pick_grid: int, max_frames: int, frame_bytes: 
                                     (sc.x0, sc.y0), t=t, animate=not sc.surface3d,
                                     surface3d=sc.surface3d, lecture=sc.lecture,
                                     max_frames=max_frames, frame_bytes=frame_bytes,
-                                    pick_grid=0 if sc.surface3d else pick_grid, frozen=True)
+                                    pick_grid=0 if sc.surface3d else pick_grid, frozen=True,
+                                    raster=None if sc.surface3d else _raster(_landscape_key(sc),
+                                                                              sc))
     return freeze(fig)
 
 
@@ -105,5 +119,5 @@ def summary(scene: Scene) -> tuple[list[dict], Any]:
 
 def clear() -> None:
     """Forget every shared figure (tests)."""
-    for f in (_trajectory, _gap, _beta, _summary):
+    for f in (_trajectory, _gap, _beta, _summary, _raster):
         f.clear()

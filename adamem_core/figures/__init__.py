@@ -9,7 +9,9 @@ and log-transform for display.
   (:func:`style_for`, :func:`assign_styles`; AM-SGD vermillion, AM-AdamW blue, constant-β
   baselines in ramps graded by β with a dash and a marker per kind), normal and lecture themes
   (``lecture=True``: fonts ≥ 20 px, lines ≥ 3 px), axes, legends, number formatting;
-- :mod:`.contour` — the contour background (levels, filled trace, PNG raster);
+- :mod:`.contour` — the contour background (levels, filled trace, PNG raster:
+  :func:`contour_raster`);
+- :mod:`.spec` — figures built as plain dicts and frozen for the page (the Playground's);
 - :mod:`.playground` — trajectories, f(x_t) − f*, β_t, the summary table;
 - :mod:`.step` — inside one step: planes, slice, vectors, dual;
 - :mod:`.mlp` — the MLP lab's charts.
@@ -24,12 +26,13 @@ they were from the former single module::
 from .style import (GAP_FLOOR, GEOM, OKABE_ITO, Theme, apply_lecture, assign_styles,  # noqa: F401
                     style_for, theme)
 from .contour import _contour_image  # noqa: F401  (tested directly)
+from .contour import _contour_image as contour_raster  # noqa: F401  (kept per landscape by ui)
 from .playground import (LazyFramesFigure, beta_figure, gap_figure, summary_table,  # noqa: F401
                          trajectory_figure)
 from .step import dual_figure, planes_figure, slice_figure, vectors_figure  # noqa: F401
 from . import mlp  # noqa: F401
 
 __all__ = ["Theme", "theme", "apply_lecture", "style_for", "assign_styles", "OKABE_ITO", "GEOM",
-           "GAP_FLOOR", "LazyFramesFigure", "trajectory_figure", "gap_figure", "beta_figure",
+           "GAP_FLOOR", "LazyFramesFigure", "contour_raster", "trajectory_figure", "gap_figure", "beta_figure",
            "summary_table", "planes_figure", "slice_figure", "vectors_figure", "dual_figure",
            "mlp"]

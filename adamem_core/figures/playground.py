@@ -34,7 +34,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                       uirevision: str | None = None,
                       frame_bytes: int = 1_000_000, pick_grid: int = 0,
                       resolution_px: int = 4800, hover_grid: int = 48,
-                      frozen: bool = False) -> go.Figure:
+                      frozen: bool = False, raster: dict | None = None) -> go.Figure:
     """Contour of ``grid["display"]`` with every run's path up to step ``t`` (default: the end).
 
     Each run: its path (line + a small marker per iterate), its current point in the
@@ -54,7 +54,9 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     its block ends, its last drawn iterate and, in each frame, its current point. A converging
     run's hundreds of iterates piled up at the minimum travel once, not in every frame; the
     hover of every drawn marker still names its true step. ``resolution_px=0`` keeps all.
-    The contour under an animated figure is the raster; its invisible trace (hover values,
+    The contour under an animated figure is the raster (``raster``: ``contour_raster(grid)``
+    when the caller keeps it, as the page does per landscape; computed here otherwise); its
+    invisible trace (hover values,
     colour bar) is sampled on a ``hover_grid``² grid with the full grid's levels.
 
     ``pick_grid=n`` (2-D) adds an invisible n×n grid of points over the domain (last trace,
@@ -91,7 +93,8 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                               ztitle, height_of, uirevision)
 
     fig = SpecFigure()     # plain dicts; a go.Figure (or the frozen spec) at the end
-    image = _contour_image(grid) if animate and trajectories else None
+    image = ((raster if raster is not None else _contour_image(grid))
+             if animate and trajectories else None)
     fig.add_trace(_contour_trace(grid, th, cb_title, transparent=image is not None,
                                  validate=False))
     fig.data[0].meta = {"role": "contour"}

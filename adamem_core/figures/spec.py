@@ -129,8 +129,7 @@ class SpecFigure:
                 spec["frames"] = frames
                 # the frames' arrays exactly as LazyFramesFigure.to_dict writes them
                 spec = LazyFramesFigure._with_typed_frames(spec)
-            convert_to_base64(spec["data"])
-            convert_to_base64(spec["layout"])
+            convert_to_base64(spec["data"])     # the layout holds no arrays (a test checks)
             return FrozenFigure(json.loads(pio.to_json(spec, validate=False)))
         if frames is not None:
             fig = LazyFramesFigure(spec)
