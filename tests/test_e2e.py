@@ -211,6 +211,35 @@ def test_app_in_a_browser(streamlit_server, chromium):
 
 
 @pytest.mark.timeout(600)   # a fresh session and its first sweep
+def test_a_click_on_the_contour_picks_the_start(streamlit_server, chromium):
+    """The pick grid draws a single (invisible) marker (``maxdisplayed``: 625 SVG markers cost
+    the browser ~0.1 s per redraw), yet a click anywhere on the contour still selects the grid
+    point under it and the runs start there."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/", wait_until="domcontentloaded")
+        wait_rendered(page, path="/", timeout_ms=LOAD_MS)
+        assert "x0=-2.6" in page.url and "y0=0.8" in page.url
+        # the pick layer draws one marker, not one per grid point
+        drawn = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.js-plotly-plot')[0]
+                                .querySelectorAll('.scatterlayer .trace'))
+                     .map(t => t.querySelectorAll('.point').length)""")
+        assert max(drawn) < 625, drawn
+        box = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first \
+            .bounding_box()
+        # upper right of the plot, away from every path: the grid point (1.75, 1.75)
+        x, y = box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.2
+        page.mouse.move(x, y)
+        rerun(page, lambda: page.mouse.click(x, y), timeout_ms=LOAD_MS)
+        page.wait_for_function("() => location.search.includes('x0=1.75')", timeout=LOAD_MS)
+        assert "x0=1.75" in page.url and "y0=1.75" in page.url, page.url
+        assert_no_error_box(page)
+    finally:
+        context.close()
+
+
 def test_sweeps_page_in_a_browser(streamlit_server, chromium):
     """/sweeps from a link: the robustness map and the fair comparison draw, no error box; a
     full-page screenshot (its lecture-mode first screen is checked with the other pages' in

@@ -600,6 +600,7 @@ def test_pick_grid_is_an_invisible_unanimated_layer_over_the_domain(runs, grid):
     assert len(picks) == 1
     tr = fig.data[picks[0]]
     assert len(tr.x) == 121 and tr.marker.opacity == 0 and tr.showlegend is False
+    assert tr.marker.maxdisplayed == 1       # one SVG marker drawn; clicks pick from the data
     (xa, xb), (ya, yb) = LAND.domain
     assert min(tr.x) == xa and max(tr.x) == xb and min(tr.y) == ya and max(tr.y) == yb
     assert picks[0] not in fig.layout.meta["animated_traces"]
