@@ -240,6 +240,54 @@ def test_a_click_on_the_contour_picks_the_start(streamlit_server, chromium):
         context.close()
 
 
+# Each chart's data and layout drawn again, off screen, at the same size with
+# margin.autoexpand on (plotly.js of the plotly package: Streamlit's bundle keeps no global):
+# the margins plotly would then choose, and the ones the page drew with.
+_PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
+_MARGINS_BOTH_WAYS_JS = """async () => {
+    const out = [];
+    for (const gd of document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')) {
+        const fl = gd._fullLayout;
+        const div = document.createElement('div');
+        div.style.cssText = 'position:absolute;left:-9000px;top:0;width:' + fl.width + 'px';
+        document.body.appendChild(div);
+        const layout = Object.assign({}, gd.layout, {width: fl.width, height: fl.height,
+            margin: Object.assign({}, gd.layout.margin, {autoexpand: true})});
+        await Plotly.newPlot(div, gd.data.map(t => Object.assign({}, t)), layout);
+        const a = div._fullLayout._size, s = fl._size;
+        out.push({title: (gd.querySelector('.gtitle') || {}).textContent,
+                  autoexpand: fl.margin.autoexpand,
+                  ours: {l: s.l, r: s.r, t: s.t, b: s.b}, auto: {l: a.l, r: a.r, t: a.t, b: a.b}});
+        Plotly.purge(div);
+        div.remove();
+    }
+    return out; }"""
+
+
+@pytest.mark.parametrize("query", ["", "lecture=1"], ids=["normal", "lecture"])
+def test_playground_margins_are_set_and_clip_nothing(streamlit_server, chromium, query):
+    """The Playground's three charts carry their own margins with ``autoexpand`` off (plotly
+    draws them once instead of twice); drawn again with autoexpand on, plotly would not widen
+    any of them: the tick labels, axis titles, colour bar, legend and animation controls fit."""
+    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(streamlit_server + "/?" + query, wait_until="domcontentloaded")
+        wait_rendered(page, path="/", timeout_ms=LOAD_MS)
+        assert chart_count(page) >= 3
+        page.add_script_tag(path=str(_PLOTLY_JS))
+        charts = page.evaluate(_MARGINS_BOTH_WAYS_JS)
+        assert len(charts) >= 3, charts
+        for c in charts:
+            assert c["autoexpand"] is False, c
+            for side in "lrtb":
+                # (sub-pixel rounding aside) autoexpand would have added nothing
+                assert c["auto"][side] <= c["ours"][side] + 0.5, (side, c)
+        assert_no_error_box(page)
+    finally:
+        context.close()
+
+
 def test_sweeps_page_in_a_browser(streamlit_server, chromium):
     """/sweeps from a link: the robustness map and the fair comparison draw, no error box; a
     full-page screenshot (its lecture-mode first screen is checked with the other pages' in

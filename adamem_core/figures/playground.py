@@ -14,9 +14,13 @@ import plotly.graph_objects as go
 from ..engine import gap_to_optimum
 from .style import (GAP_FLOOR, Theme, _SURFACE_SCALE, _SYMBOL_3D, _diverged_label, _domain,
                     _exit_index, _finite_range, _fmt, _height, _inside, _last_finite, _layout,
-                    _pad_range, _points, _shown_last, _vline, assign_styles, theme)
+                    _pad_range, _points, _shown_last, _vline, assign_styles, controls_height,
+                    fixed_margins, theme, tick_labels)
 from .contour import _contour_image, _contour_trace, _display_height
 from .spec import SpecFigure, scatter as _Scatter
+
+
+_COLORBAR_XPAD = 20     # px between the plot and its colour bar
 
 
 def _frame_steps(T: int, t: int, stride: int | None, max_frames: int) -> list[int]:
@@ -216,6 +220,19 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     fig.update_yaxes(range=[ya, yb], scaleanchor="x", scaleratio=1, constrain="domain",
                      constraintoward="top", showgrid=False)
     fig.layout.meta = {"animated_traces": animated}
+    # margins set here, autoexpand off: plotly draws the chart once, not twice (see
+    # style.fixed_margins); the colour bar a fixed distance right of the plot (plotly's 2 % of
+    # the plot's width + 10 px at a typical 500 px) so that its room does not depend on the width
+    c0 = fig.data[0]
+    zr = ((c0.zmin, c0.zmax) if c0.zmin is not None
+          else _finite_range(grid["display"]) or (0.0, 1.0))
+    fig.data[0].update(colorbar=dict(x=1.0, xanchor="left", xpad=_COLORBAR_XPAD))
+    fig.update_layout(margin=fixed_margins(
+        th, top=fig.layout.margin.t, ylabels=tick_labels(ya, yb), xlabels=tick_labels(xa, xb),
+        colorbar=dict(labels=tick_labels(*zr), thickness=c0.colorbar.thickness,
+                      xpad=_COLORBAR_XPAD),
+        controls=(controls_height(th, _controls_top(th), _button_row(th))
+                  if animate and trajectories else 0)))
 
     if animate and trajectories:
         frames = []
@@ -585,6 +602,10 @@ def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None 
     fig.update_xaxes(range=[0, max(T, 1)])
     if t is not None:
         _vline(fig, th, t, f" t = {t}")
+    yr = yrange or [0.0, 1.0]
+    fig.update_layout(margin=fixed_margins(     # one draw, not two (style.fixed_margins)
+        th, top=fig.layout.margin.t, ylabels=tick_labels(*yr, log=log),
+        xlabels=tick_labels(0, max(T, 1))))
     return fig.build(frozen)
 
 
@@ -641,11 +662,15 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
                 meta={"role": "effective", "run": r}))
     _layout(fig, th, "Momentum β<sub>t</sub> chosen at each step", "step t", "β<sub>t</sub>",
             uirevision or "beta")
-    fig.update_yaxes(range=[-0.02, 1.02], dtick=0.1 if not th.lecture else 0.2)
+    dtick = 0.1 if not th.lecture else 0.2
+    fig.update_yaxes(range=[-0.02, 1.02], dtick=dtick)
     T = max([tr.steps for tr in trajectories], default=0)
     fig.update_xaxes(range=[0, max(T - 1, 1)])
     if t is not None:
         _vline(fig, th, t, f" t = {t}")
+    fig.update_layout(margin=fixed_margins(     # one draw, not two (style.fixed_margins)
+        th, top=fig.layout.margin.t, ylabels=tick_labels(-0.02, 1.02, dtick=dtick),
+        xlabels=tick_labels(0, max(T - 1, 1))))
     return fig.build(frozen)
 
 

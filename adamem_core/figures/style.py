@@ -371,3 +371,112 @@ def latex_vector(v: Any) -> str:
     """A 2-vector as a LaTeX column (``pmatrix``) of :func:`latex_number` entries."""
     return (r"\begin{pmatrix}" + latex_number(float(v[0])) + r"\\" + latex_number(float(v[1]))
             + r"\end{pmatrix}")
+
+
+# ============================================================================ fixed margins
+# Plotly's ``margin.autoexpand`` grows the margins to whatever the tick labels, axis titles,
+# colour bar, legend and animation controls need — found only after a first full draw, so every
+# chart is drawn twice (a quarter of the Playground's redraw time in the browser). The charts that
+# redraw often set their margins here instead, from the theme's font sizes and their longest tick
+# label, with autoexpand off: one draw. Estimates err on the wide side (a few px of white).
+_EM_DIGIT = 0.64     # a digit's advance / font size: Arial/Liberation 0.556, DejaVu Sans 0.636
+_EM_MINUS = 0.84     # "−" (U+2212, what plotly draws): DejaVu Sans 0.838, Arial 0.584
+_LINE = 1.3          # a line of text / its font size
+_TICKLEN = 5         # plotly's default tick length (ticks="outside")
+_LABEL_GAP = 5       # tick → its label (plotly: ~3 px)
+_TITLE_STANDOFF = 10  # tick labels → axis title (plotly's default standoff: 10 px + …)
+_TITLE_EXTRA = 18    # … + the title line itself is its font size + this (px), calibrated against
+                     # plotly's own autoexpand in Chromium for 13–22 px fonts (tests/test_e2e.py)
+
+
+def text_px(text: str, size: float) -> float:
+    """About how wide ``text`` is at ``size`` px (digits, signs, ``<sup>`` at 0.8 size (plotly: 0.7, shifted);
+    generous: the widest fonts of the page's font stack)."""
+    import re
+
+    width, scale = 0.0, 1.0
+    for tok in re.split(r"(<[^>]+>)", text):
+        if tok.startswith("<"):
+            scale = 0.8 if tok.lower() == "<sup>" else 1.0 if tok.lower() == "</sup>" else scale
+            continue
+        for ch in tok:
+            width += scale * size * (_EM_MINUS if ch in "−-+" else 0.36 if ch in ".,"
+                                     else _EM_DIGIT if ch.isdigit() else 0.72)
+    return width
+
+
+def _nice_step(span: float, n: int) -> float:
+    raw = max(span, 1e-300) / n
+    e = math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * 10 ** e >= raw:
+            return m * 10 ** e
+    return 10 ** (e + 1)
+
+
+def tick_labels(lo: float, hi: float, log: bool = False, dtick: float | None = None,
+                max_ticks: int = 10) -> list[str]:
+    """The labels plotly's automatic ticks may draw on an axis ``[lo, hi]`` (a log axis: the
+    range in decades, labels 10<sup>k</sup> as with ``exponentformat="power"``). With no
+    ``dtick``, every step plotly could choose from 2 to ``max_ticks`` ticks: the longest label
+    among them bounds the one drawn."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ["0"]
+    lo, hi = min(lo, hi), max(lo, hi)
+    if log:
+        return [f"10<sup>{int(k)}</sup>".replace("-", "−")
+                for k in range(math.ceil(lo), math.floor(hi) + 1)] or ["10"]
+    steps = [dtick] if dtick else sorted({_nice_step(hi - lo, n) for n in range(2, max_ticks + 1)})
+    out = []
+    for s in steps:
+        dec = max(0, -math.floor(math.log10(s) + 1e-9)) + (1 if str(s).rstrip("0").endswith("25")
+                                                             else 0)
+        k0, k1 = math.ceil(lo / s - 1e-9), math.floor(hi / s + 1e-9)
+        for k in {k0, k1, k0 + 1, k1 - 1}:
+            v = k * s
+            if abs(v) >= 1e4:     # plotly's SI suffixes (exponentformat "B"): 12k, 1.5M
+                txt = f"{v / 1e3:.4g}k"
+            else:
+                txt = f"{v:.{dec}f}"
+            out.append(txt.replace("-", "−"))
+    return out or ["0"]
+
+
+def longest_px(labels: Sequence[str], size: float) -> float:
+    return max((text_px(s, size) for s in labels), default=0.0)
+
+
+def fixed_margins(th: Theme, *, top: int, ylabels: Sequence[str], xlabels: Sequence[str],
+                  ytitle: bool = True, xtitle: bool = True, colorbar: dict | None = None,
+                  controls: int = 0) -> dict[str, Any]:
+    """``layout.margin`` for a 2-D chart, wide enough for what autoexpand would add, with
+    ``autoexpand=False`` (one draw). ``top``: the title and legend band
+    (:func:`_top_margin`); ``ylabels``/``xlabels``: the tick labels an axis may show
+    (:func:`tick_labels`); ``colorbar``: ``dict(labels=…, thickness=…, xpad=…)`` for a vertical
+    colour bar right of the plot (``x=1``, left-anchored, title on its right side);
+    ``controls``: px from the plot's bottom edge to the bottom of the animation buttons and
+    slider under it (:func:`controls_height`).
+
+    Plotly's geometry: a tick label sits ``ticklen`` + ~3 px from the axis; an axis title
+    10 px beyond the labels (plotly's standoff) and about its font size + 18 px deep."""
+    tick_h = th.tick * _LINE
+    title_room = _TITLE_STANDOFF + th.axis_title + _TITLE_EXTRA
+    left = _TICKLEN + _LABEL_GAP + longest_px(ylabels, th.tick) + (title_room if ytitle else 0)
+    bottom = max(_TICKLEN + _LABEL_GAP + tick_h + (title_room if xtitle else 0), controls)
+    # the last x label is centred on the plot's right edge: half of it sticks out (plotly
+    # pushes that half + ~10 px)
+    right = max(10.0, 0.5 * longest_px(xlabels, th.tick) + 12)
+    if colorbar is not None:
+        right = max(right, colorbar.get("xpad", 10) + colorbar["thickness"] + _LABEL_GAP
+                    + longest_px(colorbar["labels"], th.tick) + title_room - _TITLE_STANDOFF)
+    # the top y label is centred on the plot's top edge
+    top = max(top, int(tick_h / 2) + 4)
+    return dict(l=math.ceil(left), r=math.ceil(right), t=int(top), b=math.ceil(bottom), pad=0,
+                autoexpand=False)
+
+
+def controls_height(th: Theme, top: int, buttons: int) -> int:
+    """Height (px, from the plot's bottom edge) of an animation slider placed ``top`` +
+    ``buttons`` px under the plot: its current-value line, rail and grip, ticks and step labels
+    (plotly: currentvalue offset 10, rail + grip 18, ticks 7, labels 8 px off) and 4 px pad."""
+    return int(top + buttons + 2 * th.tick * _LINE + 10 + 18 + 7 + 8 + 4 + 5)
