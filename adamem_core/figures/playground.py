@@ -20,7 +20,7 @@ from .contour import _contour_image, _contour_trace, _display_height
 from .spec import SpecFigure, scatter as _Scatter
 
 
-_COLORBAR_XPAD = 20     # px between the plot and its colour bar
+_COLORBAR_XPAD = 10     # px either side of the colour bar (plotly's default)
 
 
 def _frame_steps(T: int, t: int, stride: int | None, max_frames: int) -> list[int]:
@@ -221,16 +221,16 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                      constraintoward="top", showgrid=False)
     fig.layout.meta = {"animated_traces": animated}
     # margins set here, autoexpand off: plotly draws the chart once, not twice (see
-    # style.fixed_margins); the colour bar a fixed distance right of the plot (plotly's 2 % of
-    # the plot's width + 10 px at a typical 500 px) so that its room does not depend on the width
+    # style.fixed_margins); the colour bar at the plot's right edge + its 10 px pad (plotly's
+    # default puts it 2 % of the plot's width further): its room does not depend on the width
     c0 = fig.data[0]
     zr = ((c0.zmin, c0.zmax) if c0.zmin is not None
           else _finite_range(grid["display"]) or (0.0, 1.0))
     fig.data[0].update(colorbar=dict(x=1.0, xanchor="left", xpad=_COLORBAR_XPAD))
     fig.update_layout(margin=fixed_margins(
         th, top=fig.layout.margin.t, ylabels=tick_labels(ya, yb), xlabels=tick_labels(xa, xb),
-        colorbar=dict(labels=tick_labels(*zr), thickness=c0.colorbar.thickness,
-                      xpad=_COLORBAR_XPAD),
+        colorbar=dict(range=zr, len=c0.colorbar.len or 1.0, thickness=c0.colorbar.thickness,
+                      xpad=_COLORBAR_XPAD), height=fig.layout.height,
         controls=(controls_height(th, _controls_top(th), _button_row(th))
                   if animate and trajectories else 0)))
 

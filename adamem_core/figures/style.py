@@ -436,8 +436,10 @@ def tick_labels(lo: float, hi: float, log: bool = False, dtick: float | None = N
             v = k * s
             if abs(v) >= 1e4:     # plotly's SI suffixes (exponentformat "B"): 12k, 1.5M
                 txt = f"{v / 1e3:.4g}k"
-            else:
+            else:        # plotly drops trailing zeros: 0.5, 1, 1.5
                 txt = f"{v:.{dec}f}"
+                txt = txt.rstrip("0").rstrip(".") if "." in txt else txt
+                txt = "0" if txt in ("-0", "") else txt
             out.append(txt.replace("-", "−"))
     return out or ["0"]
 
@@ -448,12 +450,13 @@ def longest_px(labels: Sequence[str], size: float) -> float:
 
 def fixed_margins(th: Theme, *, top: int, ylabels: Sequence[str], xlabels: Sequence[str],
                   ytitle: bool = True, xtitle: bool = True, colorbar: dict | None = None,
-                  controls: int = 0) -> dict[str, Any]:
+                  controls: int = 0, height: int | None = None) -> dict[str, Any]:
     """``layout.margin`` for a 2-D chart, wide enough for what autoexpand would add, with
     ``autoexpand=False`` (one draw). ``top``: the title and legend band
     (:func:`_top_margin`); ``ylabels``/``xlabels``: the tick labels an axis may show
-    (:func:`tick_labels`); ``colorbar``: ``dict(labels=…, thickness=…, xpad=…)`` for a vertical
-    colour bar right of the plot (``x=1``, left-anchored, title on its right side);
+    (:func:`tick_labels`); ``colorbar``: ``dict(range=(zmin, zmax), len=…, thickness=…, xpad=…)``
+    for a vertical colour bar right of the plot (``x=1``, left-anchored, ``xpad`` px of room
+    either side, title on its right side) in a figure ``height`` px tall;
     ``controls``: px from the plot's bottom edge to the bottom of the animation buttons and
     slider under it (:func:`controls_height`).
 
@@ -466,11 +469,16 @@ def fixed_margins(th: Theme, *, top: int, ylabels: Sequence[str], xlabels: Seque
     # the last x label is centred on the plot's right edge: half of it sticks out (plotly
     # pushes that half + ~10 px)
     right = max(10.0, 0.5 * longest_px(xlabels, th.tick) + 12)
+    top = max(top, int(tick_h / 2) + 4)    # the top y label is centred on the plot's top edge
     if colorbar is not None:
-        right = max(right, colorbar.get("xpad", 10) + colorbar["thickness"] + _LABEL_GAP
-                    + longest_px(colorbar["labels"], th.tick) + title_room - _TITLE_STANDOFF)
-    # the top y label is centred on the plot's top edge
-    top = max(top, int(tick_h / 2) + 4)
+        # plotly's automatic ticks on a colour bar: about one per 80 px of its length (4 … 10);
+        # the bar is ``len`` × the plot's height, at most the figure's less its margins
+        length = colorbar.get("len", 1.0) * max((height or 0) - top - bottom, 0)
+        labels = tick_labels(*colorbar["range"],
+                             max_ticks=int(min(max(length / 80.0, 4), 9)) + 1)
+        # the bar with ``xpad`` either side, its labels, then the title (rotated: one line)
+        right = max(right, 2 * colorbar.get("xpad", 10) + colorbar["thickness"] + _LABEL_GAP
+                    + longest_px(labels, th.tick) + 1.5 * th.axis_title)
     return dict(l=math.ceil(left), r=math.ceil(right), t=int(top), b=math.ceil(bottom), pad=0,
                 autoexpand=False)
 
