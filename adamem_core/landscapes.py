@@ -306,6 +306,12 @@ def _rosenbrock() -> Landscape:
         r = y - x * x
         return _g(-2 * (1 - x) - 400 * x * r, 200 * r, x)
 
+    def value_and_grad(xy):   # value and grad above, sharing 1 − x and y − x²
+        x, y = _np_xy(xy)
+        omx = 1 - x
+        r = y - x * x
+        return omx ** 2 + 100 * r ** 2, _g(-2 * omx - 400 * x * r, 200 * r, x)
+
     def hessian(xy):
         x, y = _np_xy(xy)
         return _h(2 - 400 * (y - x * x) + 800 * x * x, -400 * x, 200.0, x)
@@ -313,7 +319,7 @@ def _rosenbrock() -> Landscape:
     return Landscape(
         name="rosenbrock", title="Rosenbrock",
         latex=r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2",
-        value=value, grad=grad, hessian=hessian,
+        value=value, grad=grad, hessian=hessian, value_and_grad=value_and_grad,
         domain=((-2.0, 2.0), (-1.0, 3.0)),
         minima=[((1.0, 1.0), 0.0)],
         start=(-1.2, 1.0),
