@@ -250,6 +250,7 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
         return np.ascontiguousarray(np.broadcast_to(_col(np.asarray(v, dtype=np.float64)), (R, 2)))
 
     lr, beta_max = k.lr, k.beta_max
+    lr_positive = bool(np.all(k.lr > 0))   # (η never changes: model.combine need not check)
     lr_c, lam_c = full(k.lr), full(k.lam)
     wdc_c = full(k.wd_coupled) if k.wd_coupled.any() else None
     decay_c = full(1.0 - k.lr * k.wd_decoupled) if k.wd_decoupled.any() else None
@@ -349,7 +350,7 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
             parts = adamw_parts(g, d, P, lam_t, wd_dec, x, dim=-1, with_gap=False)
             if any_exact and t > 0:
                 gap = np.where(exact, f_prev - f, gap)
-            terms = combine([parts], [lr], [lr], gap, beta_max)
+            terms = combine([parts], [lr], [lr], gap, beta_max, positive=lr_positive)
             beta = np.where(adaptive, terms.beta, fixed) if any_fixed else terms.beta
             if first:
                 beta = model.first_step_beta(beta, beta_max, adam)

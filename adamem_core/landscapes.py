@@ -63,7 +63,7 @@ def _np_xy(xy: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _g(gx: Any, gy: Any, x: np.ndarray) -> np.ndarray:
     """Stack two gradient components (arrays or scalars) into shape x.shape + (2,)."""
-    out = np.empty(np.shape(x) + (2,))
+    out = np.empty((x.shape if type(x) is np.ndarray else np.shape(x)) + (2,))
     out[..., 0] = gx
     out[..., 1] = gy
     return out
@@ -307,10 +307,10 @@ def _rosenbrock() -> Landscape:
         return _g(-2 * (1 - x) - 400 * x * r, 200 * r, x)
 
     def value_and_grad(xy):   # value and grad above, sharing 1 − x and y − x²
-        x, y = _np_xy(xy)
-        omx = 1 - x
+        x, y = _np_xy(xy)     # (float literals: the same numbers, NumPy takes them faster)
+        omx = 1.0 - x
         r = y - x * x
-        return omx ** 2 + 100 * r ** 2, _g(-2 * omx - 400 * x * r, 200 * r, x)
+        return omx ** 2 + 100.0 * r ** 2, _g(-2.0 * omx - 400.0 * x * r, 200.0 * r, x)
 
     def hessian(xy):
         x, y = _np_xy(xy)
