@@ -125,8 +125,9 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
     if type(a) is np.ndarray and weight is None and dim is not None:
         p = a * b
         if dim == -1 and p.shape[-1] == 2:
-            # the 2-D engine's hot path, (runs, 2): p₀ + p₁ is what the reduction computes for
-            # two terms (bit for bit), in one call instead of the reduction's heavier set-up
+            # the 2-D engine's hot path, (runs, 2): p₀ + p₁ in one call instead of the
+            # reduction's heavier set-up; the same number, bit for bit, except that the
+            # reduction (p₀ + (0 + p₁)) turns −0 + −0 into +0 where this keeps −0 (equal zeros)
             return np.add(p[..., 0], p[..., 1])
         return np.add.reduce(p, axis=dim)
     if _is_torch(a):
