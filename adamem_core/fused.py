@@ -10,10 +10,12 @@ generated kernel (C++/OpenMP on the CPU, Triton on CUDA): the sums in one pass, 
 another, the closed form for β in between on a handful of scalars. The maths stays in
 ``model.py``; this module only compiles, caches and falls back.
 
-* Shapes are dynamic (one program per device type, dtype and number of dimensions, whatever the
-  sizes; a dimension of size 1 gets its own) and scalars are passed as small float64 tensors,
-  so schedules and step counts never recompile.
-* The first call compiles (seconds to a minute on a small CPU; inductor caches the result on
+* Tensors of the same kind (device, dtype, number of dimensions, …: :func:`_kind`) go through
+  one compiled call per chunk of :data:`CHUNK`, so dynamo's cost per call (its guards) is paid
+  per chunk, not per tensor. Shapes are dynamic (one program per kind and chunk length,
+  whatever the sizes) and scalars are passed as small float64 tensors, so schedules and step
+  counts never recompile.
+* The first step compiles (seconds to a minute on a small CPU; inductor caches the result on
   disk for later processes). Inside a user's ``torch.compile(opt.step)`` the functions are
   traced inline instead.
 * **Eager fallback**: where compiling fails (no C++ compiler, an unsupported platform), a
