@@ -585,6 +585,32 @@ def test_batched_equals_each_spec_alone_with_the_library_classes(batch_size):
 
 
 @pytest.mark.parametrize("batch_size", [None, 16], ids=["full_batch", "mini_batch"])
+def test_runs_in_chunks_equal_the_whole_batch(batch_size, monkeypatch):
+    """On a CPU the networks run in chunks of runs that fit the caches (large sweeps): the same
+    results as all runs at once, within the equivalence tolerance (each run's products and
+    reductions are its own; only the batched kernels' blocking differs), with a diverging run
+    in one chunk and seeds with their own data order across chunks."""
+    import adamem_core.mlp as mlp
+    ds = make_dataset("moons", n=200, noise=0.2, seed=0)
+    specs = [OptimizerSpec("am_sgd", 1.0), OptimizerSpec("sgd", 1.0),
+             OptimizerSpec("am_adamw", 1.0), OptimizerSpec("nesterov", 1.0, beta=0.9),
+             OptimizerSpec("adamw", 1.0)]
+    kw = dict(steps=20, batch_size=batch_size, device="cpu", enforce_limits=False,
+              dtype=torch.float64)
+    lrs = [0.03, 3000.0]                   # 3000: the SGD family diverges (ReLU overflows)
+    whole = sweep(ds, (8, 8), "relu", specs, lrs, seeds=(0, 1), **kw)
+    monkeypatch.setattr(mlp, "_CHUNK_VALUES", 8 * 150)        # one run per chunk
+    chunked = sweep(ds, (8, 8), "relu", specs, lrs, seeds=(0, 1), **kw)
+    assert any(r.diverged_at is not None for r in whole.runs)
+    for a, b in zip(whole.runs, chunked.runs):
+        assert a.diverged_at == b.diverged_at
+        n = a.steps if a.diverged_at is None else a.diverged_at
+        for f in ("loss", "beta", "grad_norm", "test_acc"):
+            np.testing.assert_allclose(getattr(a, f)[:n], getattr(b, f)[:n], rtol=EQ_RTOL,
+                                       atol=EQ_ATOL, err_msg=f)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16], ids=["full_batch", "mini_batch"])
 def test_a_diverging_run_leaves_the_others_untouched(batch_size):
     """NaN isolation: run 1 blows up (lr 1e6, ReLU: its loss overflows to inf/NaN). The other
     runs are bit-for-bit what they are when run 1 is a sane run instead (the same program
