@@ -870,12 +870,15 @@ class _Stack:
         for i, (W, b, _, _) in enumerate(layers):
             k = 1.0 if i == last else act.k          # the activation's argument: k·z
             bias, alpha = self._input(i, W, b)
+            R, n_out, n_in = W.shape
+            rows = h.shape[-1]     # (the bias expanded explicitly: faster than broadcasting)
             if h.dim() == 2:       # one input for all runs: one matmul over the stacked rows
-                R, n_out, n_in = W.shape
-                z = torch.addmm(bias.reshape(R * n_out, 1), W.reshape(R * n_out, n_in),
-                                h, beta=k, alpha=k * alpha).view(R, n_out, -1)
+                z = torch.addmm(bias.reshape(R * n_out, 1).expand(R * n_out, rows),
+                                W.reshape(R * n_out, n_in), h, beta=k,
+                                alpha=k * alpha).view(R, n_out, -1)
             else:
-                z = torch.baddbmm(bias.unsqueeze(2), W, h, beta=k, alpha=k * alpha)
+                z = torch.baddbmm(bias.unsqueeze(2).expand(R, n_out, rows), W, h, beta=k,
+                                  alpha=k * alpha)
             if i == last:
                 return z
             s = act.fwd(z)                               # in place unless z is kept
@@ -966,7 +969,7 @@ class _Update:
                                 dtype=dtype, device=dev)[:, None]
 
         adam = [s.entry.family == "adamw" for s in specs]
-        self.any_adam = any(adam)
+        self.any_adam, self.all_adam = any(adam), all(adam)
         self.adam = col(adam, torch.bool)
         pt = [_per_tensor(s) for s in specs]
         self.per_tensor = np.array(pt, dtype=bool)
@@ -1017,6 +1020,7 @@ class _Update:
             self.prod = torch.ones(R, L, dtype=torch.float64, device=dev)
             self.v = torch.zeros(R, stack.n_params, dtype=dt, device=dev)
         self.init_g = col([not a for a in adam], torch.bool)      # d_0 = g_0 / AdamW's m_0 = 0
+        self.terms = torch.empty(5, R, stack.n_params, dtype=dt, device=dev)   # the products
         self.d: torch.Tensor | None = None
         self.P_prev: torch.Tensor | None = None
         self.t = 0
@@ -1038,7 +1042,7 @@ class _Update:
         first = self.d is None
         if first:
             self.d = (g.clone() if not self.any_adam else torch.zeros_like(g)
-                      if not bool(self.init_g.any()) else torch.where(self.init_g, g, 0.0))
+                      if self.all_adam else torch.where(self.init_g, g, 0.0))
         d = self.d
         self.t += 1
         P = None
@@ -1051,8 +1055,9 @@ class _Update:
         lam = self.lam_first if first else self.lam
         lam_d = self.lam_first_d if first else self.lam_d
         x = p if self.any_dec else None
-        terms = model.adamw_sum_terms(g, d, P, lam_d, x, not first, self.P_prev)
-        sums = st.segment_sums(torch.stack(terms)).to(torch.float64)      # (k, R, L)
+        terms = model.adamw_sum_terms(g, d, P, lam_d, x, not first, self.P_prev,
+                                      out=self.terms)
+        sums = st.segment_sums(terms).to(torch.float64)                   # (k, R, L)
         if self.any_global:          # a model-wide β: the sums over the run's tensors
             sums = self.pick(sums, sums.sum(2, keepdim=True))
         if first:        # AMSGD: d = g (β = 0 whatever the gap); AdamW: m_0 = 0, no memory

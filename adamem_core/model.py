@@ -471,7 +471,7 @@ def adamw_parts_from_sums(diff_u: Any, c: Any, diff_x: Any = None, wd: Any = 0.0
 
 
 def adamw_sum_terms(g: Any, d: Any, P: Any, lam: Any, x: Any = None, with_gap: bool = True,
-                    P_prev: Any = None) -> list[Any]:
+                    P_prev: Any = None, out: Any = None) -> Any:
     r"""The elementwise products whose sums are the inner products of AM-AdamW's step, for a
     program that sums them itself (e.g. per tensor for many tensors and runs at once, with one
     matrix product against a coordinate→tensor indicator), in this order:
@@ -485,18 +485,23 @@ def adamw_sum_terms(g: Any, d: Any, P: Any, lam: Any, x: Any = None, with_gap: b
     ``P`` / ``P_prev`` ``None`` is the identity (AMSGD's form: :math:`W = I/(1+\lambda)`; with
     :math:`P = P' = I` and μ = 0 these sums give AM-SGD's β, see :func:`sgd_form`). The products
     are :func:`adamw_parts`'s and :func:`taylor_gap`'s, operation by operation. ``lam``
-    broadcasts against P (a number or a per-row column)."""
-    out = []
+    broadcasts against P (a number or a per-row column). Returns a list, or with ``out`` (torch:
+    a buffer with at least as many rows as products) ``out[:k]``, the products written there."""
+    pairs = []
     if with_gap:
-        out.append(g * (d if P_prev is None else d / P_prev))
+        pairs.append((g, d if P_prev is None else d / P_prev))
         if x is not None:
-            out.append(g * x)
+            pairs.append((g, x))
     diff = d - g
-    out.append(diff * (d if P is None else d / P))
-    out.append(diff * (diff / ((1.0 + lam) if P is None else P * (1.0 + lam * P))))
+    pairs.append((diff, d if P is None else d / P))
+    pairs.append((diff, diff / ((1.0 + lam) if P is None else P * (1.0 + lam * P))))
     if x is not None:
-        out.append(diff * x)
-    return out
+        pairs.append((diff, x))
+    if out is None:
+        return [u * v for u, v in pairs]
+    for i, (u, v) in enumerate(pairs):
+        torch.mul(u, v, out=out[i])
+    return out[:len(pairs)]
 
 
 def beta_adamw(g: Any, d: Any, P: Any, lr: Any, lam: Any, beta_max: Any, wd: Any = 0.0,

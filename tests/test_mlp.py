@@ -492,6 +492,17 @@ def test_cuda_matches_cpu(moons):
         assert [s for s, _ in a.boundaries] == [s for s, _ in b.boundaries]
 
 
+@pytest.mark.parametrize("C", [2, 5])
+def test_predictions_are_argmax_with_its_ties(C):
+    """The batched program's predicted class is torch.argmax over the classes, first index on
+    ties (integer logits make many ties)."""
+    from adamem_core.mlp import _predict
+    z = torch.randint(-2, 3, (4, C, 300)).to(torch.float32)
+    pred = _predict(z)
+    assert pred.dtype == torch.long
+    assert torch.equal(pred, z.argmax(1))
+
+
 def test_doc_example_runs():
     ds = make_dataset("moons", n=200, noise=0.2, seed=0)
     runs = train(ds, (16,), "tanh", [OptimizerSpec("am_sgd", 0.3)], steps=50)
