@@ -126,6 +126,8 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
         acc = acc_dtype(a.dtype)
         if weight is not None:
             a = a * weight
+        if dim is None and torch.compiler.is_compiling():   # (a product and a sum fuse with the
+            return (a.to(acc) * b.to(acc)).sum()            # rest of a compiled kernel; dot not)
         if dim is None:   # (the optimizers' hot path: no-op conversions skipped)
             a, b = a.reshape(-1), b.reshape(-1)
             return torch.dot(a if a.dtype == acc else a.to(acc),
@@ -536,6 +538,78 @@ def direction_coefficients_adamw(beta: Any, lam: Any, P: Any) -> tuple[Any, Any]
 def effective_momentum_adamw(beta: Any, lam: Any, P: Any) -> Any:
     r"""Per-coordinate effective momentum :math:`(\lambda P + \beta)/(1+\lambda P)`."""
     return (lam * P + beta) / (1.0 + lam * P)
+
+
+def effective_momentum_mean(beta: Any, mean_inv: Any) -> Any:
+    r"""The mean over coordinates of :func:`effective_momentum_adamw`,
+    :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`, from that mean."""
+    return 1.0 - (1.0 - beta) * mean_inv
+
+
+# ----------------------------------------------------------------------------- one pass per phase
+# The optimizers' ``fused=True`` path (``adamem_core.fused``) compiles these functions with
+# ``torch.compile``: every line is the maths above, composed so that the compiler fuses each
+# function into a single pass over memory — the sums of a step in one pass (reading g, d, v, x
+# once), the update in another. Scalars arrive packed in small float64 tensors (a new learning
+# rate or step count is a new value, not a new program) and nothing branches on a value.
+def _scalars_like(t: Any, packed: Any) -> list[Any]:
+    """The packed scalars as 0-dim tensors in the precision the eager path computes ``t``'s
+    elementwise maths in (float32 for float32 and lower, float64 for float64): a float64 scalar
+    would otherwise make a compiled kernel work in float64 throughout."""
+    return list(packed.to(acc_dtype(t.dtype)).unbind(0))
+
+
+def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> Any:
+    r"""One AM-AdamW tensor's step before β, in one pass: the taylor gap along the previous step
+    (its preconditioner :math:`P' = \sqrt{v}\,s' + e'` from v *before* this step), AdamW's
+    second moment :math:`v \leftarrow \beta_2 v + (1-\beta_2)g^2` (**in place**), the new
+    :math:`P = \sqrt v\,s + e`, the parts of :func:`adamw_parts` and
+    :math:`h = \sum 1/(1+\lambda P)` (the effective momentum's mean is
+    :func:`effective_momentum_mean` of h/n). ``hyper`` = (β₂, η', μ', λ, μ), ``scales`` =
+    (s', e', s, e). Returns the stacked (gap, a, c, h). A tensor at its first step (d = 0)
+    passes λ = 0 and any finite s', e': its gap is then 0."""
+    beta2, lr_prev, wd_prev, lam, wd = _scalars_like(v, hyper)
+    s_prev, e_prev, s, e = _scalars_like(v, scales)
+    gap = taylor_gap(g, d, lr_prev, precondition(v, s_prev, e_prev), wd_prev, x)
+    v.copy_(v * beta2 + (1 - beta2) * (g * g))
+    P = precondition(v, s, e)
+    _, a, c = adamw_parts(g, d, P, lam, wd, x, with_gap=False)
+    h = (1.0 / (1.0 + lam * P)).sum(dtype=acc_dtype(P.dtype))
+    return torch.stack([gap.to(h.dtype), a.to(h.dtype), c.to(h.dtype), h])
+
+
+def adamw_step_update(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> None:
+    r"""One AM-AdamW tensor's update, in one pass and **in place**: with
+    :math:`P = \sqrt v\,s + e` (v already updated by :func:`adamw_step_sums`),
+    :math:`d \leftarrow d + z(g-d)`, :math:`z` of :func:`adamw_direction_weight`, and
+    :math:`x \leftarrow (1-\eta\mu)x - \eta P^{-1}d`. ``hyper`` = (λ, η, μ), ``scales`` =
+    (β, s, e)."""
+    lam, lr, wd = _scalars_like(v, hyper)
+    beta, s, e = _scalars_like(v, scales)
+    P = precondition(v, s, e)
+    d.copy_(d + adamw_direction_weight(beta, lam, P) * (g - d))
+    x.copy_(x * (1 - lr * wd) - lr * (d / P))
+
+
+def sgd_step_sums(g: Any, d: Any, x: Any, hyper: Any) -> Any:
+    r"""One AM-SGD tensor's :func:`sgd_sums` in one pass, stacked (⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩), with
+    the coupled weight decay :math:`g + \mu x` formed on the fly (``hyper`` = (μ, η);
+    ``x=None``: no decay)."""
+    if x is not None:
+        g = g + _scalars_like(g, hyper)[0] * x
+    return torch.stack(sgd_sums(g, d))
+
+
+def sgd_step_update(g: Any, d: Any, x: Any, hyper: Any, b: Any, nesterov: bool) -> None:
+    r"""One AM-SGD tensor's update, in one pass and **in place**: :math:`d \leftarrow d + b(g-d)`
+    (:func:`direction_coefficients`' b; g with its coupled decay :math:`g + \mu x`), then
+    :math:`x \leftarrow x - \eta d` (Nesterov: :math:`x - \eta[d + b(g-d)]`). ``hyper`` =
+    (μ, η)."""
+    wd, lr = _scalars_like(d, hyper)
+    b = b.to(acc_dtype(d.dtype))
+    g = g + wd * x
+    d.copy_(d + b * (g - d))
+    x.copy_(x - lr * (d + b * (g - d) if nesterov else d))
 
 
 # ----------------------------------------------------------------------------- model geometry
