@@ -796,7 +796,6 @@ class _Stack:
         self._chunk_cache: dict[int, list] = {}
         seg = torch.cat([torch.full((e - s,), k, dtype=torch.long)
                          for k, (s, e) in enumerate(self.bounds)])
-        self.seg = seg.to(theta.device)
         ind = torch.zeros(off, len(self.bounds), dtype=theta.dtype)
         ind[torch.arange(off), seg] = 1.0
         self.ind_T = ind.T.contiguous().to(theta.device)      # (L, N): tensor k's coordinates
