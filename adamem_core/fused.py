@@ -42,6 +42,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 # process-wide caches (compiled programs are per process, like torch's own kernels)
 _COMPILED: dict[tuple, Callable[..., Any]] = {}
 _FAILED: dict[str, str] = {}
+CHUNK = 16   # tensors per compiled call (compile time grows with it, the per-call cost shrinks)
 
 
 def available() -> bool:
@@ -54,38 +55,73 @@ def failure() -> str | None:
     return next(iter(_FAILED.values()), None)
 
 
+def _many(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A fresh function (its own code object, so its own dynamo cache) that applies ``fn`` to
+    each argument tuple of a list: one compiled call runs a chunk of tensors."""
+    def many(rows):
+        out = [fn(*r) for r in rows]
+        return None if out[0] is None else torch.stack(out)
+    code = many.__code__.replace()
+    return types.FunctionType(code, many.__globals__, f"{fn.__name__}_many", None,
+                              many.__closure__)
+
+
 def _program(name: str, key: tuple) -> Callable[..., Any]:
-    """The compiled function for ``name`` and one (device type, dtype, number of dimensions):
-    each key compiles its own copy of the function's code, so that dynamo keeps one small cache
-    per kind of tensor (few guards to check per call, and no kind of tensor can push another's
-    programs past dynamo's recompile limit)."""
+    """The compiled program for ``name`` and one kind of chunk (``key``: device type, dtype,
+    number of dimensions, which dimensions have size 1, small or large, which optional
+    arguments are given, the chunk's length). Each kind compiles its own copy of the code, so
+    dynamo keeps one small cache per kind (few guards to check per call, and no kind can push
+    another's programs past dynamo's recompile limit)."""
     fn = _COMPILED.get((name, key))
     if fn is None:
-        src = _FUNCTIONS[name]
-        copy = types.FunctionType(src.__code__.replace(), src.__globals__, src.__name__,
-                                  src.__defaults__, src.__closure__)
-        copy.__doc__, copy.__qualname__ = src.__doc__, src.__qualname__
-        fn = _COMPILED[(name, key)] = torch.compile(copy, dynamic=True, fullgraph=True)
+        fn = _COMPILED[(name, key)] = torch.compile(_many(_FUNCTIONS[name]), dynamic=True,
+                                                    fullgraph=True)
     return fn
 
 
-def call(name: str, *args: Any) -> Any:
-    """Run ``model.py``'s one-pass function ``name`` as a compiled kernel (or eagerly, see the
-    module's fallback). ``args[0]`` is the tensor that decides the program (its device, dtype
-    and number of dimensions)."""
+def _kind(row: tuple) -> tuple:
+    t = row[0]
+    # (dynamo specialises a dimension of size 1, and inductor's reductions change form above
+    # 4,096 elements: tensors that differ there would not share a program anyway)
+    return (t.device.type, t.dtype, t.dim(), tuple(n == 1 for n in t.shape), t.numel() > 4096,
+            tuple(a is None for a in row),
+            tuple(a for a in row if not isinstance(a, torch.Tensor) and a is not None))
+
+
+def run(name: str, rows: list[tuple]) -> list[Any]:
+    """Run ``model.py``'s one-pass function ``name`` on every argument tuple in ``rows`` (one per
+    tensor), as compiled kernels: tensors of the same kind go through one call in chunks of
+    :data:`CHUNK` (one call per chunk instead of one per tensor: dynamo's per-call cost is paid
+    once per chunk). Returns each row's result (None for the in-place updates). Inside a
+    user's ``torch.compile`` the functions are traced inline; after a failed compile they run
+    eagerly (the module's fallback)."""
     fn = _FUNCTIONS[name]
     if torch.compiler.is_compiling() or _FAILED:
-        return fn(*args)
+        return [fn(*r) for r in rows]
     # a Parameter would be compiled with static sizes (dynamo's default for parameters), and
     # through broadcasting with it every other argument too; its detached alias is not
-    args = tuple(a.detach() if isinstance(a, torch.nn.Parameter) else a for a in args)
-    t = args[0]
-    compiled = _program(name, (t.device.type, t.dtype, t.dim()))
-    try:
-        return compiled(*args)
-    except Exception as exc:   # compiling failed: nothing has been written yet
-        _FAILED[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        warnings.warn("adamem_core: the fused optimizer path could not be compiled "
-                      f"({_FAILED[name]}); running the eager path instead", RuntimeWarning,
-                      stacklevel=3)
-        return fn(*args)
+    rows = [tuple(a.detach() if isinstance(a, torch.nn.Parameter) else a for a in r)
+            for r in rows]
+    kinds: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        kinds.setdefault(_kind(r), []).append(i)
+    out: list[Any] = [None] * len(rows)
+    for kind, idx in kinds.items():
+        for c in range(0, len(idx), CHUNK):
+            part = idx[c:c + CHUNK]
+            chunk = [rows[i] for i in part]
+            if _FAILED:
+                res = [fn(*r) for r in chunk]
+            else:
+                try:
+                    res = _program(name, kind + (len(part),))(chunk)
+                except Exception as exc:   # compiling failed: nothing has been written yet
+                    _FAILED[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                    warnings.warn("adamem_core: the fused optimizer path could not be compiled "
+                                  f"({_FAILED[name]}); running the eager path instead",
+                                  RuntimeWarning, stacklevel=3)
+                    res = [fn(*r) for r in chunk]
+            if res is not None:
+                for i, v in zip(part, res):
+                    out[i] = v
+    return out

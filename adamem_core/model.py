@@ -107,7 +107,9 @@ Dim = int | tuple[int, ...] | None
 
 # ----------------------------------------------------------------------------- array helpers
 def _is_torch(a: Any) -> bool:
-    return torch is not None and isinstance(a, torch.Tensor)
+    # (a NumPy array answers first: isinstance against torch.Tensor goes through torch's
+    # metaclass, ~0.3 µs, and the 2-D engine asks a few times per step)
+    return type(a) is not np.ndarray and torch is not None and isinstance(a, torch.Tensor)
 
 
 def acc_dtype(dtype: Any) -> Any:
@@ -121,7 +123,13 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
     r""":math:`\sum a\,b\,w` over ``dim`` (all dimensions when ``None``), accumulated in float32
     or better. Works on NumPy arrays and torch tensors."""
     if type(a) is np.ndarray and weight is None and dim is not None:
-        return np.add.reduce(a * b, axis=dim)   # (the engine's hot path: float64 arrays)
+        p = a * b
+        if dim == -1 and p.shape[-1] == 2:
+            # the 2-D engine's hot path, (runs, 2): p₀ + p₁ in one call instead of the
+            # reduction's heavier set-up; the same number, bit for bit, except that the
+            # reduction (p₀ + (0 + p₁)) turns −0 + −0 into +0 where this keeps −0 (equal zeros)
+            return np.add(p[..., 0], p[..., 1])
+        return np.add.reduce(p, axis=dim)
     if _is_torch(a):
         acc = acc_dtype(a.dtype)
         if weight is not None:
@@ -189,10 +197,11 @@ def _positive(w: Any) -> bool:
     return False   # a tensor: handled elementwise (reading it would sync a device)
 
 
-def gap_over_lr(gap: Any, lr: Any) -> Any:
+def gap_over_lr(gap: Any, lr: Any, positive: bool | None = None) -> Any:
     r""":math:`\mathrm{gap}/\eta` with its limit :math:`\eta\to0^+` where η = 0 (0 for a zero
-    gap, ±∞ otherwise): the only place the closed form divides by η."""
-    if _positive(lr):
+    gap, ±∞ otherwise): the only place the closed form divides by η. ``positive``: the caller's
+    ``_positive(lr)``, if it has it already."""
+    if _positive(lr) if positive is None else positive:
         return gap / lr
     if isinstance(lr, (int, float)):
         return _inf_limit(gap)
@@ -201,10 +210,10 @@ def gap_over_lr(gap: Any, lr: Any) -> Any:
 
 
 def _finite_limits(numerator: Any, denominator: Any, beta: Any, unclipped: Any,
-                   lr: Any) -> tuple[Any, Any]:
+                   lr: Any, positive: bool | None = None) -> tuple[Any, Any]:
     """At η = 0 with a nonzero gap the numerator and the unclipped β are ±∞: report their
     clipped limits (numerator = β·denominator, unclipped = β) so every statistic stays finite."""
-    if _positive(lr):
+    if _positive(lr) if positive is None else positive:
         return numerator, unclipped
     if _is_torch(numerator):
         inf = torch.isinf(numerator)
@@ -216,9 +225,11 @@ def _finite_limits(numerator: Any, denominator: Any, beta: Any, unclipped: Any,
 def clip_beta(numerator: Any, denominator: Any, beta_max: Any) -> tuple[Any, Any]:
     """(beta, unclipped): numerator/denominator clipped to [0, beta_max]; 0 when the
     denominator is not positive (d = g: the direction does not change whatever beta is)."""
-    ok = denominator > 0
+    ok = denominator > 0.0   # (a float: NumPy compares with a Python int more slowly)
     if isinstance(numerator, np.ndarray) and isinstance(denominator, np.ndarray):
-        unclipped = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=ok)
+        out = (np.zeros(numerator.shape, numerator.dtype) if type(numerator) is np.ndarray
+               else np.zeros_like(numerator))   # (np.zeros_like: the same, through Python)
+        unclipped = np.divide(numerator, denominator, out=out, where=ok)
     else:
         safe = _where(ok, denominator, 1.0)
         unclipped = _where(ok, numerator / safe, 0.0)
@@ -336,19 +347,25 @@ def sum_weights(omegas: list[float], kappas: list[float] | None = None) -> tuple
     return 0.0, [k / k_ref if k_ref > 0 else 0.0 for k in ks]
 
 
-def beta_from_sums(gap: Any, s_a: Any, s_c: Any, w_ref: Any, beta_max: Any) -> BetaTerms:
+def beta_from_sums(gap: Any, s_a: Any, s_c: Any, w_ref: Any, beta_max: Any,
+                   positive: bool | None = None) -> BetaTerms:
     r"""β from the global sums: the gap, :math:`s_a = \sum_i\hat w_i a_i`,
     :math:`s_c = \sum_i\hat w_i c_i` (normalised weights of :func:`sum_weights`):
     numerator :math:`= \mathrm{gap}/\omega_{\mathrm{ref}} - s_a`, denominator :math:`= s_c`
-    (gap/ω by :func:`gap_over_lr`: its η → 0⁺ limit where ω = 0)."""
-    numerator = gap_over_lr(gap, w_ref) - s_a
+    (gap/ω by :func:`gap_over_lr`: its η → 0⁺ limit where ω = 0). ``positive``: whether every
+    ω_ref > 0, when the caller knows it already (the 2-D engine: its η never change); checked
+    here when ``None``."""
+    # (once: on an array of per-run weights it is a reduction)
+    pos = _positive(w_ref) if positive is None else positive
+    numerator = gap_over_lr(gap, w_ref, pos) - s_a
     beta, unclipped = clip_beta(numerator, s_c, beta_max)
-    numerator, unclipped = _finite_limits(numerator, s_c, beta, unclipped, w_ref)
+    numerator, unclipped = _finite_limits(numerator, s_c, beta, unclipped, w_ref, pos)
     return BetaTerms(beta, unclipped, numerator, s_c, gap)
 
 
 def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any], gap: Any,
-            beta_max: Any, kappas: list[float] | None = None) -> BetaTerms:
+            beta_max: Any, kappas: list[float] | None = None,
+            positive: bool | None = None) -> BetaTerms:
     r"""One β over several tensors / parameter groups.
 
     ``parts[i] = (γ_i, a_i, c_i)`` from :func:`sgd_parts` (:math:`\omega_i = \eta_i/(1+\lambda_i)`)
@@ -358,12 +375,13 @@ def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any]
     :math:`\sum_i\eta_i\gamma_i` (the taylor gap of a constant η; the optimizers pass
     :func:`taylor_gap`). The reported numerator and denominator are divided by ω_ref of
     :func:`sum_weights` (ω_0 unless it is 0), so that with one tensor they are the single-tensor
-    formulas. η = 0: see :func:`sum_weights` and :func:`beta_from_sums`.
+    formulas. η = 0: see :func:`sum_weights` and :func:`beta_from_sums`. ``positive``: whether
+    every entry of ω_0 is > 0, if the caller knows (``None``: checked here).
     """
     if len(parts) == 1:   # the common case, kept lean (the 2-D engine calls it every step)
         if gap is None:
             gap = lrs[0] * parts[0][0]
-        return beta_from_sums(gap, parts[0][1], parts[0][2], omegas[0], beta_max)
+        return beta_from_sums(gap, parts[0][1], parts[0][2], omegas[0], beta_max, positive)
     if gap is None:
         gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
     if all(isinstance(w, (int, float)) for w in omegas):

@@ -192,7 +192,7 @@ class _AMBase(Optimizer):
         """Hyper-parameters packed for the fused kernels: one float64 tensor per distinct tuple,
         kept while the values stay the same (a schedule makes a new one per step)."""
         cache = self.__dict__.setdefault("_fused_consts", {})
-        key = (values, str(device))
+        key = (values, device)
         t = cache.get(key)
         if t is None:
             if len(cache) > 256:
@@ -426,9 +426,10 @@ class AMSGD(_AMBase):
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32; fused:
         # one compiled pass per tensor)
         if fused:
-            sums = [_fused.call("sgd_sums", g, d, x if gr["weight_decay"] else None,
-                                self._packed((gr["weight_decay"], float(gr["lr"])), device))
-                    for gr, ps, xs, gs, ds in groups for x, g, d in zip(xs, gs, ds)]
+            sums = _fused.run("sgd_sums", [
+                (g, d, x if gr["weight_decay"] else None,
+                 self._packed((gr["weight_decay"], float(gr["lr"])), device))
+                for gr, ps, xs, gs, ds in groups for x, g, d in zip(xs, gs, ds)])
             gg, gd, dd = torch.stack(sums).to(torch.float64).unbind(1)
         else:
             sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
@@ -504,10 +505,9 @@ class AMSGD(_AMBase):
                     coef_b.append(b[k].to(d.dtype))
             lr = float(group["lr"])
             if fused:
-                for x, g, d, bk in zip(views, grads, dirs, coef_b):
-                    _fused.call("sgd_update", g, d, x,
-                                self._packed((group["weight_decay"], lr), device), bk,
-                                bool(group["nesterov"]))
+                hyper = self._packed((group["weight_decay"], lr), device)
+                _fused.run("sgd_update", [(g, d, x, hyper, bk, bool(group["nesterov"]))
+                                          for x, g, d, bk in zip(views, grads, dirs, coef_b)])
             elif _use_foreach(group["foreach"], params):
                 torch._foreach_lerp_(dirs, grads, coef_b)       # d ← a d + b g  (a = 1 − b)
                 step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
@@ -851,17 +851,17 @@ class AMAdamW(_AMBase):
             else:
                 hyper = (beta2, st["prev_lr"], st["prev_wd"], lam, float(group["weight_decay"]))
                 scales = torch.stack([st["prev_scale"], st["prev_eps"], s, e])
-            rows.append(_fused.call("adamw_sums", g, _real(st["exp_avg"]),
-                                    _real(st["exp_avg_sq"]), x, self._packed(hyper, device),
-                                    scales))
-        gap_v, a_v, c_v, h_v = torch.stack(rows).to(torch.float64).unbind(1)
+            rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
+                         self._packed(hyper, device), scales))
+        sums = _fused.run("adamw_sums", rows)
+        gap_v, a_v, c_v, h_v = torch.stack(sums).to(torch.float64).unbind(1)
         return gap_v, a_v, c_v, h_v, scal
 
     def _fused_update(self, entries: list, scal: list, betas_model: list,
                       device: torch.device) -> list[torch.Tensor]:
         """The fused path's phase 3 (``model.adamw_step_update``, one compiled pass per tensor)
         and the state the next step needs; returns the β each tensor used."""
-        used = []
+        used, rows = [], []
         for (group, p, x, g, st, beta1_max, beta2, first), (s, e), bm in zip(
                 entries, scal, betas_model):
             beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
@@ -870,8 +870,12 @@ class AMAdamW(_AMBase):
                 beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
                 lam = model.first_step_lam(lam, True)
             used.append(beta)
-            _fused.call("adamw_update", g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
-                        self._packed((lam, lr, wd), device), torch.stack([beta, s, e]))
+            rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
+                         self._packed((lam, lr, wd), device), torch.stack([beta, s, e])))
+        _fused.run("adamw_update", rows)
+        for (group, p, x, g, st, beta1_max, beta2, first), (s, e), beta in zip(
+                entries, scal, used):
+            lr, wd = float(group["lr"]), float(group["weight_decay"])
             st["prod_beta1"] = st["prod_beta1"] * beta
             st["prev_lr"], st["prev_wd"] = lr, wd
             st["prev_scale"], st["prev_eps"] = s, e

@@ -522,6 +522,45 @@ def test_sum_terms_give_the_inner_products_of_taylor_gap_and_adamw_parts():
     np.testing.assert_allclose(got.beta, ref.beta, rtol=1e-12, atol=1e-15)
 
 
+def test_inner_over_a_trailing_pair_is_the_reduction_bit_for_bit():
+    """The 2-D engine's (runs, 2) inner products take a short path (p₀ + p₁): the same numbers
+    as the reduction, bit for bit, infinities, NaN and signed zeros included, except the one
+    documented case −0 + −0 (the reduction gives +0, the short path −0: equal values)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 2)) * 10.0 ** rng.integers(-300, 300, size=(64, 2))
+    b = rng.standard_normal((64, 2))
+    a[:6] = [[-0.0, 0.0], [0.0, -0.0], [np.inf, 1.0], [np.nan, 2.0], [np.inf, -np.inf],
+             [-0.0, -0.0]]
+    b[:6] = 1.0
+    with np.errstate(all="ignore"):
+        got = model.inner(a, b, dim=-1)
+        ref = np.add.reduce(a * b, axis=-1)
+    assert got.shape == (64,) and np.array_equal(got, ref, equal_nan=True)   # (−0 == +0)
+    same_bits = got.view(np.int64) == ref.view(np.int64)
+    assert same_bits[:5].all() and same_bits[6:].all()
+    assert got[5] == ref[5] == 0.0 and np.signbit(got[5]) and not np.signbit(ref[5])
+    c = rng.standard_normal((5, 3, 2))
+    assert np.array_equal(model.inner(c, c, dim=-1), np.add.reduce(c * c, axis=-1))
+
+
+def test_combine_positive_hint_changes_nothing():
+    """``combine(..., positive=True)`` (the caller knows every η > 0) gives the same terms as
+    letting combine check; with an η = 0 among the runs the check must stay (the limit)."""
+    rng = np.random.default_rng(4)
+    lr = rng.uniform(0.01, 1.0, 6)
+    parts = (None, rng.standard_normal(6), rng.uniform(0.0, 2.0, 6))
+    gap = rng.standard_normal(6) * lr
+    bmax = np.full(6, 0.9)
+    a = model.combine([parts], [lr], [lr], gap, bmax)
+    b = model.combine([parts], [lr], [lr], gap, bmax, positive=True)
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y)
+    lr0 = lr.copy()
+    lr0[2] = 0.0
+    t = model.combine([parts], [lr0], [lr0], gap, bmax)
+    assert np.all(np.isfinite(t.numerator)) and t.beta[2] in (0.0, 0.9)
+
+
 def test_lr_zero_takes_the_limit_and_stays_finite():
     """gap/η at η = 0: 0 for a zero gap, ±∞ otherwise (β → β_max or 0); the reported numerator
     and unclipped β are their clipped limits; η = 1e-300 gives the same β."""
