@@ -263,9 +263,18 @@ def taylor_gap(g: Any, d: Any, lr_prev: Any, P_prev: Any = None, wd_prev: Any = 
     gd = inner(g, d if P_prev is None else d / P_prev, dim)
     if x is None or (isinstance(wd_prev, (int, float)) and wd_prev == 0.0):
         return lr_prev * gd
+    return taylor_gap_from_sums(gd, inner(g, x, dim), lr_prev, wd_prev)
+
+
+def taylor_gap_from_sums(gd: Any, gx: Any, lr_prev: Any, wd_prev: Any = 0.0) -> Any:
+    r""":func:`taylor_gap` from its inner products, summed by the caller over any set of
+    coordinates (one tensor, or each tensor of a batch at once: see :func:`adamw_sum_terms`):
+    ``gd`` :math:`=\langle g_t, P'^{-1}d_t\rangle`, ``gx`` :math:`=\langle g_t, x_t\rangle`
+    (``None`` or μ' = 0: no decay part)."""
+    if gx is None or (isinstance(wd_prev, (int, float)) and wd_prev == 0.0):
+        return lr_prev * gd
     decay = lr_prev * wd_prev
     keep = 1.0 - decay
-    gx = inner(g, x, dim)
     if isinstance(keep, (int, float)) or (isinstance(keep, np.ndarray) and keep.all()):
         if isinstance(keep, (int, float)) and keep == 0.0:
             return lr_prev * gd
@@ -464,10 +473,55 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
     a = inner(diff, u, dim)
     wdiff = diff / (P * (1.0 + lam * P))         # W(d − g)
     c = inner(wdiff, diff, dim)
-    a = a - c
-    if x is not None and not (isinstance(wd, (int, float)) and wd == 0.0):
-        a = a + wd * inner(diff, x, dim)
-    return gap_unit, a, c
+    decayed = x is not None and not (isinstance(wd, (int, float)) and wd == 0.0)
+    return gap_unit, adamw_parts_from_sums(a, c, inner(diff, x, dim) if decayed else None,
+                                           wd), c
+
+
+def adamw_parts_from_sums(diff_u: Any, c: Any, diff_x: Any = None, wd: Any = 0.0) -> Any:
+    r"""The part :math:`a` of :func:`adamw_parts` from inner products summed by the caller
+    over any set of coordinates (:func:`adamw_sum_terms`): ``diff_u``
+    :math:`=\langle d-g, P^{-1}d\rangle`, ``c`` :math:`=\|d-g\|_W^2`, ``diff_x``
+    :math:`=\langle d-g, x\rangle` (``None``: no decay):
+    :math:`a = \langle d-g, P^{-1}d\rangle - \|d-g\|_W^2 + \mu\langle d-g, x\rangle`."""
+    a = diff_u - c
+    if diff_x is not None and not (isinstance(wd, (int, float)) and wd == 0.0):
+        a = a + wd * diff_x
+    return a
+
+
+def adamw_sum_terms(g: Any, d: Any, P: Any, lam: Any, x: Any = None, with_gap: bool = True,
+                    P_prev: Any = None, out: Any = None) -> Any:
+    r"""The elementwise products whose sums are the inner products of AM-AdamW's step, for a
+    program that sums them itself (e.g. per tensor for many tensors and runs at once, with one
+    matrix product against a coordinate→tensor indicator), in this order:
+
+    - with ``with_gap``: :math:`g\,P'^{-1}d` (the sum is ``gd`` of
+      :func:`taylor_gap_from_sums`) and, with ``x``, :math:`g\,x` (its ``gx``);
+    - :math:`(d-g)\,P^{-1}d`, :math:`(d-g)\,W(d-g)` and, with ``x``, :math:`(d-g)\,x`
+      (:math:`W = P^{-1}(I+\lambda P)^{-1}`): the sums are ``diff_u``, ``c`` and ``diff_x`` of
+      :func:`adamw_parts_from_sums`.
+
+    ``P`` / ``P_prev`` ``None`` is the identity (AMSGD's form: :math:`W = I/(1+\lambda)`; with
+    :math:`P = P' = I` and μ = 0 these sums give AM-SGD's β, see :func:`sgd_form`). The products
+    are :func:`adamw_parts`'s and :func:`taylor_gap`'s, operation by operation. ``lam``
+    broadcasts against P (a number or a per-row column). Returns a list, or with ``out`` (torch:
+    a buffer with at least as many rows as products) ``out[:k]``, the products written there."""
+    pairs = []
+    if with_gap:
+        pairs.append((g, d if P_prev is None else d / P_prev))
+        if x is not None:
+            pairs.append((g, x))
+    diff = d - g
+    pairs.append((diff, d if P is None else d / P))
+    pairs.append((diff, diff / ((1.0 + lam) if P is None else P * (1.0 + lam * P))))
+    if x is not None:
+        pairs.append((diff, x))
+    if out is None:
+        return [u * v for u, v in pairs]
+    for i, (u, v) in enumerate(pairs):
+        torch.mul(u, v, out=out[i])
+    return out[:len(pairs)]
 
 
 def beta_adamw(g: Any, d: Any, P: Any, lr: Any, lam: Any, beta_max: Any, wd: Any = 0.0,
