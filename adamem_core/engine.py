@@ -185,10 +185,42 @@ def simulate(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Sequen
     return _trajectories(specs, _run(landscape, specs, start, steps, noise, seed))
 
 
+def _value_and_grad(landscape: Landscape) -> Any:
+    """f and ∇f in one call: the landscape's own ``value_and_grad`` where it has one (shared
+    subexpressions, the same numbers), else ``value`` then ``grad``."""
+    vg = getattr(landscape, "value_and_grad", None)
+    if vg is not None:
+        return vg
+    value, grad = landscape.value, landscape.grad
+    return lambda xy: (value(xy), grad(xy))
+
+
+def _first_out_of_bounds(X: np.ndarray, F: np.ndarray, x0: np.ndarray,
+                         bound: float) -> list[int | None]:
+    """Per run, the first t whose iterate or value breaks the divergence criterion (non-finite,
+    |f| > 1e100, or |x − x_0|∞ > bound), or None: the same test as the step-by-step one."""
+    ok = (np.abs(F) <= 1e100) & (np.abs(X - x0).max(axis=2) <= bound)    # NaN fails both
+    bad = ~ok
+    first = bad.argmax(axis=0)
+    return [int(first[r]) if bad[first[r], r] else None for r in range(F.shape[1])]
+
+
+# A recording run checks the divergence criterion after the loop, on the whole record (the
+# rows never mix, so a run past the bound cannot disturb the others), and only every
+# _PROBE steps whether every run is out of bounds (then the loop stops early).
+_PROBE = 16
+
+
 def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps: int,
          noise: Any = 0.0, seed: Any = 0, record: bool = True) -> dict[str, Any]:
     """The batched computation behind :func:`simulate`, returning the arrays (time first).
-    ``record=False`` keeps only x, f, β and the divergence (what a sweep needs)."""
+    ``record=False`` keeps only x, f, β and the divergence (what a sweep needs).
+
+    One step is the AM-AdamW form of :mod:`model` for every run at once (see :class:`_Runs`):
+    ``taylor_gap``, ``preconditioner``, ``adamw_parts``, ``combine`` and
+    ``direction_coefficients_adamw``, each called once per step on the (runs, 2) arrays; every
+    branch a batch does not need (noise, weight decay, the exact gap, Nesterov, torch's SGD,
+    AdamW's preconditioner, constant βs) is decided once, before the loop."""
     specs = list(specs)
     steps = int(steps)
     if steps < 0:
@@ -202,161 +234,183 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
             raise ValueError("the 2-D engine minimises: maximize=True is not supported")
     R, T = len(specs), steps
     X0 = _starts(start, R)
-    sig_c, XI = _noise(noise, seed, R, T)
+    sig_c, NOISE = _noise(noise, seed, R, T)
+    if NOISE is not None:
+        np.multiply(NOISE, sig_c, out=NOISE)   # σ ξ_t for every step (a fresh array of _noise)
     (xa, xb), (ya, yb) = landscape.domain
     bound = DIVERGENCE_BOUND * max(xb - xa, yb - ya, 1e-12)
+    value_and_grad = _value_and_grad(landscape)
+    taylor_gap, adamw_parts, combine = model.taylor_gap, model.adamw_parts, model.combine
+    coefficients = model.direction_coefficients_adamw
 
     k = _Runs(specs)
     # Per-run constants, pre-broadcast to the (R, 2) shape of the iterates (same-shape NumPy
     # operations are cheaper than broadcasting ones; the values are the same).
-    def full(v: np.ndarray) -> np.ndarray:
+    def full(v: Any) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(_col(np.asarray(v, dtype=np.float64)), (R, 2)))
 
+    lr, beta_max = k.lr, k.beta_max
+    lr_positive = bool(np.all(k.lr > 0))   # (η never changes: model.combine need not check)
     lr_c, lam_c = full(k.lr), full(k.lam)
     wdc_c = full(k.wd_coupled) if k.wd_coupled.any() else None
     decay_c = full(1.0 - k.lr * k.wd_decoupled) if k.wd_decoupled.any() else None
+    wd_dec = k.wd_decoupled if k.wd_decoupled.any() else 0.0
     any_adam = bool(k.adam.any())
+    any_exact, any_nest, any_tsgd = bool(k.exact.any()), bool(k.nesterov.any()), bool(k.torch_sgd.any())
+    any_fixed = bool((~k.adaptive).any())
+    adaptive, fixed, exact, adam = k.adaptive, np.nan_to_num(k.fixed), k.exact, k.adam
     # The preconditioner of every run in one call: on the SGD paths 1 − β₂ is 0 (v stays 0),
-    # ε = 1 and β₁max → 0, which make P = (0 + 1)·1 = 1 exactly.
+    # ε = 1 and β₁max → 0, which make P = (0 + 1)·1 = 1 exactly. β₂ as a number when every
+    # AdamW run shares it (the SGD rows' v is 0: their β₂ does not matter).
     b2_c, omb2_c = full(k.beta2), full(np.where(k.adam, 1.0 - k.beta2, 0.0))
+    b2s = np.unique(k.beta2[k.adam])
+    b2_pre = float(b2s[0]) if b2s.size == 1 else b2_c
     eps_c = full(k.eps)
-    bc1_max = np.where(k.adam, k.beta_max, 0.0)
+    bc1_max_c = full(np.where(k.adam, k.beta_max, 0.0))
+    prod_c = np.ones((R, 2))        # ∏ β₁ so far, per run (both columns)
+    ones = np.ones((R, 2))          # P on the SGD paths
     tsgd_c, not_nest_c = full(k.torch_sgd).astype(bool), full(~k.nesterov).astype(bool)
     mom_c = full(np.nan_to_num(k.fixed))
-    fixed = np.nan_to_num(k.fixed)
-    any_exact, any_nest, any_tsgd = k.exact.any(), k.nesterov.any(), k.torch_sgd.any()
-    any_fixed = bool((~k.adaptive).any())
     init_g = full(~k.adam).astype(bool)   # d_0 = g_0 on the SGD paths, 0 (AdamW's m_0) otherwise
-    ones = np.ones((R, 2))   # P on the SGD paths
+    lam_first = model.first_step_lam(lam_c, _col(k.adam)) if any_adam else lam_c
 
     x = X0.copy()
     x0 = X0
     d = np.zeros((R, 2))
+    q = d                   # P_{t−1}⁻¹ d_t: the memory's share of the previous step
     v = np.zeros((R, 2))
     P = ones
-    prod = np.ones(R)
     alive = np.ones(R, dtype=bool)
     all_alive = any_alive = True
+    check_each_step = not record    # (a recording run checks afterwards: see _PROBE)
     quick_bound = bound - np.abs(x0).max()          # |x|∞ below this ⇒ every run in bound
     qb2 = quick_bound * quick_bound if quick_bound > 0 else -1.0
-    wd_dec = k.wd_decoupled if k.wd_decoupled.any() else 0.0
     diverged_at: list[int | None] = [None] * R
     f_prev = None
-    rec: dict[str, list] = {n: [] for n in ("x", "f", "g", "d", "P", "beta", "model_beta",
-                                            "unclipped", "numerator", "denominator", "gap")}
-    n_done = 0
-    t = 0
+    # the record, written as the loop goes (NaN where nothing was computed); a recording run
+    # computes x_{t+1} and d_{t+1} straight into it
+    F = np.full((T + 1, R), np.nan)
+    B = np.full((T, R), np.nan)
+    if record:
+        X = np.full((T + 1, R, 2), np.nan)
+        G = np.full((T + 1, R, 2), np.nan)
+        D = np.full((T + 1, R, 2), np.nan)
+        PRE = np.full((T, R, 2), np.nan if any_adam else 1.0)
+        TERMS = np.full((5, T, R), np.nan)   # model β, unclipped, numerator, denominator, gap
+        X[0] = X0
+        x = X[0]
+    n_x = n_done = 0
     with np.errstate(all="ignore"):
         for t in range(T + 1):
-            f = np.asarray(landscape.value(x), dtype=np.float64)
-            if f.shape != (R,):
-                f = np.broadcast_to(f, (R,))
-            # cheap test on the whole batch first (Σf² ≤ 1e200 ⇒ every |f| ≤ 1e100, Σx² ≤ b² ⇒
-            # every |x| ≤ b; NaN fails both); the exact per-run test only when it fails
-            xf = x.reshape(-1)
-            if not (f @ f <= 1e200 and xf @ xf <= qb2):
+            f, g = value_and_grad(x)
+            if type(f) is not np.ndarray or f.shape != (R,) or f.dtype != np.float64:
+                f = np.broadcast_to(np.asarray(f, dtype=np.float64), (R,))
+            if check_each_step:
+                # cheap test on the whole batch first (Σf² ≤ 1e200 ⇒ every |f| ≤ 1e100, Σx² ≤
+                # b² ⇒ every |x| ≤ b; NaN fails both); the exact per-run test only when it fails
+                xf = x.reshape(-1)
+                if not (f @ f <= 1e200 and xf @ xf <= qb2):
+                    ok = (np.abs(f) <= 1e100) & (np.abs(x - x0).max(axis=1) <= bound)
+                    for i in np.flatnonzero(alive & ~ok):
+                        diverged_at[i] = t
+                    alive &= ok
+                    all_alive, any_alive = bool(alive.all()), bool(alive.any())
+                    x = np.where(_col(alive), x, np.nan)
+                    f = np.where(alive, f, np.nan)
+            elif t % _PROBE == 0 and t:
+                # every run out of bounds now ⇒ every run has diverged: nothing left to compute
                 ok = (np.abs(f) <= 1e100) & (np.abs(x - x0).max(axis=1) <= bound)
-                for i in np.flatnonzero(alive & ~ok):
-                    diverged_at[i] = t
-                alive &= ok
-                all_alive, any_alive = bool(alive.all()), bool(alive.any())
-                x = np.where(_col(alive), x, np.nan)
-                f = np.where(alive, f, np.nan)
-            if record:
-                rec["x"].append(x)
-            rec["f"].append(f)
+                any_alive = bool(ok.any())
+            F[t] = f
+            n_x += 1
             if t == T or not any_alive:
                 break
-            g = np.asarray(landscape.grad(x), dtype=np.float64)
-            if sig_c is not None:
-                g = g + sig_c * XI[t]
+            if type(g) is not np.ndarray or g.dtype != np.float64:
+                g = np.asarray(g, dtype=np.float64)
+            if NOISE is not None:
+                g = g + NOISE[t]
             if wdc_c is not None:
                 g = g + wdc_c * x
             if t == 0:
-                d = np.where(init_g, g, 0.0)
-            P_prev = P
+                d = q = np.where(init_g, g, 0.0)
+                if record:
+                    D[0] = d
+                    d = q = D[0]
+            if not all_alive:
+                g = np.where(_col(alive), g, np.nan)
             # the taylor gap ⟨g_t, x_{t−1} − x_t⟩ along the previous step (its P and decay; at
             # t = 0: η⟨g_0, d_0⟩), or the measured f(x_{t−1}) − f(x_t)
-            gap = model.taylor_gap(g, d, k.lr, P_prev, wd_dec if t > 0 else 0.0, x, dim=-1)
+            gap = taylor_gap(g, q, lr, None, wd_dec if t > 0 else 0.0, x, dim=-1)
             if any_adam:
                 v = v * b2_c + (g * g) * omb2_c
-                bc1 = model.bias_correction1(bc1_max, prod)
-                P = model.preconditioner(v, t + 1, b2_c, eps_c, _col(bc1))
+                P = model.preconditioner(v, t + 1, b2_pre, eps_c,
+                                         model.bias_correction1(bc1_max_c, prod_c))
             first = t == 0 and any_adam   # AdamW's first step (model.first_step_lam/_beta)
-            lam_t = model.first_step_lam(lam_c, _col(k.adam)) if first else lam_c
-            parts = model.adamw_parts(g, d, P, lam_t, wd_dec, x, dim=-1, with_gap=False)
+            lam_t = lam_first if first else lam_c
+            parts = adamw_parts(g, d, P, lam_t, wd_dec, x, dim=-1, with_gap=False)
             if any_exact and t > 0:
-                gap = np.where(k.exact, f_prev - f, gap)
-            terms = model.combine([parts], [k.lr], [k.lr], gap, k.beta_max)
-            beta = np.where(k.adaptive, terms.beta, fixed) if any_fixed else terms.beta
+                gap = np.where(exact, f_prev - f, gap)
+            terms = combine([parts], [lr], [lr], gap, beta_max, positive=lr_positive)
+            beta = np.where(adaptive, terms.beta, fixed) if any_fixed else terms.beta
             if first:
-                beta = model.first_step_beta(beta, k.beta_max, k.adam)
-            a_c, b_c = model.direction_coefficients_adamw(_col(beta), lam_t, P)
+                beta = model.first_step_beta(beta, beta_max, adam)
+            beta_col = beta[:, None]
+            a_c, b_c = coefficients(beta_col, lam_t, P)
             if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g (a_c, b_c are fresh arrays)
                 np.copyto(a_c, mom_c if t > 0 else 0.0, where=tsgd_c)
                 np.copyto(b_c, 1.0, where=tsgd_c)
-            if record:
-                rec["g"].append(g)
-                rec["d"].append(d)
+            B[t] = beta
             n_done += 1
-            d = a_c * d + b_c * g
-            if any_nest:   # the look-ahead a d_{t+1} + b g_t on the Nesterov rows
-                step_dir = a_c * d + b_c * g
-                np.copyto(step_dir, d, where=not_nest_c)
+            if record:
+                G[t] = g
+                if any_adam:
+                    PRE[t] = P
+                for i in range(5):
+                    TERMS[i, t] = terms[i]
+                d = np.add(a_c * d, b_c * g, out=D[t + 1])
             else:
-                step_dir = d
-            if any_adam:
-                step_dir = step_dir / P
-            x = (x if decay_c is None else x * decay_c) - lr_c * step_dir
+                d = a_c * d + b_c * g
+            q = d / P if any_adam else d
+            if any_nest:   # the look-ahead a d_{t+1} + b g_t on the Nesterov rows (P = 1)
+                step_dir = a_c * d + b_c * g
+                np.copyto(step_dir, q, where=not_nest_c)
+            else:
+                step_dir = q
+            xd = x if decay_c is None else x * decay_c
+            x = np.subtract(xd, lr_c * step_dir, out=X[t + 1]) if record else xd - lr_c * step_dir
             if not all_alive:
                 x = np.where(_col(alive), x, np.nan)
-            prod = prod * beta
+            if any_adam:
+                prod_c = prod_c * beta_col
             f_prev = f
-            rec["beta"].append(beta)
-            if record:
-                rec["P"].append(P)
-                rec["model_beta"].append(terms.beta)
-                rec["unclipped"].append(terms.unclipped)
-                rec["numerator"].append(terms.numerator)
-                rec["denominator"].append(terms.denominator)
-                rec["gap"].append(terms.gap)
     # n_done: steps actually computed (< T when every run stopped)
     if not record:
-        F = np.full((T + 1, R), np.nan)
-        F[:len(rec["f"])] = rec["f"]
-        B = np.full((T, R), np.nan)
-        if n_done:
-            B[:n_done] = rec["beta"]
         for r, dv in enumerate(diverged_at):
             if dv is not None:
                 B[dv:, r] = np.nan
         return {"f": F, "beta": B, "x_final": np.where(_col(alive), x, np.nan),
                 "diverged_at": diverged_at, "steps": T}
-    X = np.full((T + 1, R, 2), np.nan)
-    F = np.full((T + 1, R), np.nan)
-    G = np.full((T + 1, R, 2), np.nan)
-    D = np.full((T + 1, R, 2), np.nan)
-    X[:len(rec["x"])] = rec["x"]
-    F[:len(rec["f"])] = rec["f"]
-    per = {key: np.full((T, R), np.nan) for key in
-           ("beta", "model_beta", "unclipped", "numerator", "denominator", "gap")}
-    PRE = np.full((T, R, 2), np.nan)
+    diverged_at = _first_out_of_bounds(X[:n_x], F[:n_x], x0, bound)
+    alive = np.array([dv is None for dv in diverged_at])
+    per = {"beta": B, **dict(zip(("model_beta", "unclipped", "numerator", "denominator", "gap"),
+                                 TERMS))}
+    PRE[n_done:] = np.nan
     if n_done:
-        G[:n_done] = rec["g"]
-        D[:n_done] = rec["d"]
         if n_done == T:
-            D[T] = np.where(_col(alive), d, np.nan)
             if alive.any():     # the gradient at the last iterate, for the record
                 with np.errstate(all="ignore"):
                     gT = np.asarray(landscape.grad(X[T]), dtype=np.float64)
-                if sig_c is not None:
-                    gT = gT + sig_c * XI[T]
+                if NOISE is not None:
+                    gT = gT + NOISE[T]
                 if wdc_c is not None:
                     gT = gT + wdc_c * X[T]
                 G[T] = np.where(_col(alive), gT, np.nan)
-        for key in per:
-            per[key][:n_done] = rec[key]
-        PRE[:n_done] = rec["P"]
+    for r, dv in enumerate(diverged_at):   # nothing at or after the divergence is meaningful
+        if dv is not None:
+            for arr in (X, F, G, D):
+                arr[dv:, r] = np.nan
+            for arr in (*per.values(), PRE):
+                arr[dv:, r] = np.nan
     # reporting: the SGD path in AMSGD's own form; torch's optimizers report no model
     num_sgd, den_sgd = model.sgd_form(per["numerator"], per["denominator"], k.lam)
     per["numerator"] = np.where(k.sgd_form, num_sgd, per["numerator"])

@@ -46,6 +46,10 @@ class Landscape:
     params: dict[str, float] = field(default_factory=dict)            # current parameter values
     param_specs: dict[str, ParamSpec] = field(default_factory=dict)   # what can be changed
     factory: Callable[..., "Landscape"] | None = field(default=None, repr=False, compare=False)
+    # optional: (..., 2) NumPy -> (value, grad), the same numbers as ``value`` and ``grad`` in
+    # one call sharing their subexpressions (the 2-D engine asks for both at every step)
+    value_and_grad: Callable[[Array], tuple[Array, Array]] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def f_star(self) -> float | None:

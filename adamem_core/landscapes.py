@@ -63,7 +63,7 @@ def _np_xy(xy: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _g(gx: Any, gy: Any, x: np.ndarray) -> np.ndarray:
     """Stack two gradient components (arrays or scalars) into shape x.shape + (2,)."""
-    out = np.empty(np.shape(x) + (2,))
+    out = np.empty((x.shape if type(x) is np.ndarray else np.shape(x)) + (2,))
     out[..., 0] = gx
     out[..., 1] = gy
     return out
@@ -306,6 +306,12 @@ def _rosenbrock() -> Landscape:
         r = y - x * x
         return _g(-2 * (1 - x) - 400 * x * r, 200 * r, x)
 
+    def value_and_grad(xy):   # value and grad above, sharing 1 − x and y − x²
+        x, y = _np_xy(xy)     # (float literals: the same numbers, NumPy takes them faster)
+        omx = 1.0 - x
+        r = y - x * x
+        return omx ** 2 + 100.0 * r ** 2, _g(-2.0 * omx - 400.0 * x * r, 200.0 * r, x)
+
     def hessian(xy):
         x, y = _np_xy(xy)
         return _h(2 - 400 * (y - x * x) + 800 * x * x, -400 * x, 200.0, x)
@@ -313,7 +319,7 @@ def _rosenbrock() -> Landscape:
     return Landscape(
         name="rosenbrock", title="Rosenbrock",
         latex=r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2",
-        value=value, grad=grad, hessian=hessian,
+        value=value, grad=grad, hessian=hessian, value_and_grad=value_and_grad,
         domain=((-2.0, 2.0), (-1.0, 3.0)),
         minima=[((1.0, 1.0), 0.0)],
         start=(-1.2, 1.0),

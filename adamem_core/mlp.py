@@ -6,17 +6,18 @@ against the server-side limits with :func:`clamp_config` (showing the returned n
 ``should_stop()`` (a Stop button) between steps.
 
 Fairness of the comparison: every optimizer spec in one :func:`train` call starts from the SAME
-initial weights (a deep copy of one seeded initialisation) and sees the SAME mini-batches (one
-seeded permutation stream, drawn once per step and shared by all runs). The runs are interleaved
-(for each step: for each run: forward, backward, step), so live curves advance together.
+initial weights (one seeded initialisation) and sees the SAME mini-batches (one seeded
+permutation stream, drawn once per step and shared by all runs).
 
-Speed: per step the loop keeps its statistics as tensors on the device (the loss, the gradient
-norm and the optimizer's ``last_stats``) and converts them to NumPy in one batch every
-``callback_every`` steps (at most 50), so there is no host sync per run per step (this matters on
-a GPU). The gradients live in one flat buffer per run (the norm is one kernel), optimizers whose
-update does not depend on how the parameters are split into tensors get one flat parameter (see
-``_Run``), accuracies are evaluated about 100 times per training (``record_every``), and torch
-runs with one intra-op thread (``num_threads``).
+Speed: every run (spec, and for :func:`sweep` learning rate and seed) is a row of ONE batched
+program: the parameters of all runs are one flat ``(runs, N)`` buffer with per-layer views, the
+forward and a hand-written backward pass are batched matrix products over the runs
+(:class:`_Stack`), and the optimizer step of every kind is the same handful of operations on
+the whole buffer with per-run coefficients (:class:`_Update`, every formula from
+:mod:`adamem_core.model`). Per step the statistics (loss, gradient norm, β) stay on the device
+and are converted to NumPy in one batch every ``callback_every`` steps (at most 50): no host
+sync per step (this matters on a GPU). Accuracies are evaluated about 100 times per training
+(``record_every``), and torch runs with one intra-op thread (``num_threads``).
 
 Divergence: a run whose (pre-step) loss is non-finite (or above ``diverge_loss``, default 1e4)
 is marked ``diverged_at`` = that step and gets no more updates; its arrays are NaN after that row
@@ -41,7 +42,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -697,14 +698,60 @@ def batch_indices(n_train: int, batch_size: int, seed: int) -> Any:
 
 
 # ============================================================================= the batched program
-def _activation_fns(activation: str) -> tuple[Callable, Callable]:
-    """(forward, backward) of an activation; ``backward(dh, z, a)`` with z the pre-activation
-    and a the activation: the same aten kernels autograd uses for ``nn.Tanh``/``ReLU``/``GELU``."""
+class _Act(NamedTuple):
+    r"""How :class:`_Stack` applies an activation σ. A hidden layer stores
+    ``s = fwd(k·z)`` (in place on the matrix product's output, which computes k·z for free);
+    its output :math:`h = \alpha s + \delta` is never formed: the next layer's product uses
+    :math:`Wh + b = \alpha Ws + (b + \delta W\mathbf 1)` and its weight gradient
+    :math:`\alpha\,dz\,s^\top + \delta\,(dz\mathbf 1)\mathbf 1^\top`. ``bwd(u, z, s)`` is
+    :math:`\partial L/\partial z` from :math:`u = \alpha k\,W^\top\partial L/\partial
+    z_{\mathrm{next}}` (the factor applied to the small W, not to the activations)."""
+
+    fwd: Callable
+    bwd: Callable
+    k: float
+    alpha: float
+    delta: float
+    keep_z: bool
+
+
+def _activation(activation: str) -> _Act:
+    r"""tanh is computed as :math:`2\,\mathrm{sigmoid}(2z) - 1` (the same function), with the
+    factors 2 and the shift −1 folded into the neighbouring matrix products: ``torch.tanh``
+    costs about three times ``torch.sigmoid`` on CPUs and was the largest single cost of a
+    step; :math:`\tanh' = 1 - h^2 = 4s(1-s)` (sigmoid's derivative kernel). The rounding is an
+    ulp of 1 (absolute) instead of an ulp of tanh(z): far below what a step's reductions change.
+    ReLU and GELU: ``s = h``, autograd's own derivative kernels."""
     if activation == "tanh":
-        return torch.tanh, lambda dh, z, a: torch.ops.aten.tanh_backward(dh, a)
+        return _Act(torch.Tensor.sigmoid_, lambda u, z, s: torch.ops.aten.sigmoid_backward(u, s),
+                    2.0, 2.0, -1.0, False)
     if activation == "relu":
-        return torch.relu, lambda dh, z, a: torch.ops.aten.threshold_backward(dh, a, 0)
-    return F.gelu, lambda dh, z, a: torch.ops.aten.gelu_backward(dh, z)
+        return _Act(torch.Tensor.relu_,
+                    lambda u, z, s: torch.ops.aten.threshold_backward(u, s, 0), 1.0, 1.0, 0.0,
+                    False)
+    return _Act(F.gelu, lambda u, z, s: torch.ops.aten.gelu_backward(u, z), 1.0, 1.0, 0.0, True)
+
+
+def _predict(z: torch.Tensor) -> torch.Tensor:
+    """The predicted class ``(R, rows)`` from logits ``(R, C, rows)``: the first largest logit
+    (``argmax`` over dim 1, which on CPU is a slow strided reduction: two classes are one
+    comparison, more classes a running maximum over the class rows)."""
+    C = z.shape[1]
+    if C == 2:
+        return (z[:, 1] > z[:, 0]).to(torch.long)
+    best, pred = z[:, 0], torch.zeros_like(z[:, 0], dtype=torch.long)
+    for c in range(1, C):
+        up = z[:, c] > best
+        best = torch.where(up, z[:, c], best)
+        pred.masked_fill_(up, c)
+    return pred
+
+
+# The CPU program runs the networks in chunks of runs whose activation arrays hold about this
+# many numbers (1 MiB of float32): a sweep's 96 networks × 1,000 rows × 32 units at once are
+# 12 MB per array, and every elementwise pass then streams from memory (measured: the chunked
+# forward/backward of 96 networks takes about 0.6× the time of the whole batch at once).
+_CHUNK_VALUES = 1 << 18
 
 
 class _Stack:
@@ -716,13 +763,17 @@ class _Stack:
     :math:`z_l = W_l h_{l-1} + b_l`, :math:`h_l = \sigma(z_l)` and the mean cross-entropy, with
     autograd's own activation-derivative kernels) into ``grad`` (R, N), with the same views:
     no autograd graph, and runs never mix (every product is batched over r, every reduction is
-    within a run), so a diverging run cannot touch another's numbers."""
+    within a run), so a diverging run cannot touch another's numbers.
+
+    Per-tensor sums of any ``(..., N)`` tensor are one matrix product with the coordinate →
+    tensor indicator ``ind_T`` (L, N) (:meth:`segment_sums`); per-tensor values ``(n, L)`` are
+    spread back over the coordinates by :meth:`expand`."""
 
     def __init__(self, sizes: Sequence[int], activation: str, theta: torch.Tensor) -> None:
         self.theta = theta
         self.grad = torch.zeros_like(theta)
         self.R = theta.shape[0]
-        self.act, self.act_bwd = _activation_fns(activation)
+        self.act = _activation(activation)
         self.layers: list[tuple[torch.Tensor, ...]] = []
         self.names: list[str] = []
         self.bounds: list[tuple[int, int]] = []        # each tensor's columns in theta
@@ -740,75 +791,129 @@ class _Stack:
             self.bounds += [w, b]
             self.shapes += [(n_out, n_in), (n_out,)]
         self.n_params = off
+        self.width = max(sizes[1:])
+        self.chunk_values = _CHUNK_VALUES
+        self._chunk_cache: dict[int, list] = {}
         seg = torch.cat([torch.full((e - s,), k, dtype=torch.long)
                          for k, (s, e) in enumerate(self.bounds)])
-        self.seg = seg.to(theta.device)
-        # (N, n_tensors): column k averages tensor k (per-tensor means by one matmul)
-        mean = torch.zeros(off, len(self.bounds), dtype=theta.dtype)
-        for k, (s, e) in enumerate(self.bounds):
-            mean[s:e, k] = 1.0 / (e - s)
-        self.seg_mean = mean.to(theta.device)
+        ind = torch.zeros(off, len(self.bounds), dtype=theta.dtype)
+        ind[torch.arange(off), seg] = 1.0
+        self.ind_T = ind.T.contiguous().to(theta.device)      # (L, N): tensor k's coordinates
+        # (N, L): column k averages tensor k (per-tensor means by one matmul)
+        self.seg_mean = (ind / ind.sum(0)).to(theta.device)
 
-    def tensors(self, a: torch.Tensor) -> list[torch.Tensor]:
-        """Per-tensor column views ``(rows, n_k)`` of a ``(rows, N)`` tensor."""
-        return [a[:, s:e] for s, e in self.bounds]
+    def segment_sums(self, a: torch.Tensor) -> torch.Tensor:
+        """Per-tensor sums ``(..., L)`` of ``a (..., N)``: one matrix product with the
+        indicator (as ``(L, N) @ (N, rows)``, the shape BLAS runs fastest here)."""
+        lead = a.shape[:-1]
+        return torch.mm(self.ind_T, a.reshape(-1, a.shape[-1]).T).T.reshape(*lead, -1)
 
-    def forward(self, XT: torch.Tensor, cache: list | None = None) -> torch.Tensor:
-        """Logits ``(R, C, rows)`` of every run; ``XT`` is ``(in, rows)`` shared by every run,
-        or ``(R, in, rows)``. ``cache`` collects ``(input, z, a)`` per hidden layer."""
-        h = XT
-        last = len(self.layers) - 1
-        for i, (W, b, _, _) in enumerate(self.layers):
-            if h.dim() == 2:       # one input for all runs: one matmul over the stacked rows
-                R, n_out, n_in = W.shape
-                z = torch.addmm(b.reshape(R * n_out, 1), W.reshape(R * n_out, n_in),
-                                h).view(R, n_out, -1)
+    def expand(self, a: torch.Tensor, per_tensor: bool = True) -> torch.Tensor:
+        """Per-tensor values ``(n, L)`` over the N columns ``(n, N)`` (a product with the
+        indicator: each coordinate gets its tensor's value exactly, 1·v + 0·others);
+        ``per_tensor=False``: the rows hold one value (column 0), kept as a column ``(n, 1)``."""
+        return a @ self.ind_T if per_tensor else a[:, :1]
+
+    def _input(self, i: int, W: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, float]:
+        r"""(bias, α) of layer i's product with its stored input s: :math:`Wh + b = \alpha Ws +
+        (b + \delta W\mathbf 1)` for :math:`h = \alpha s + \delta` (the raw data: α = 1)."""
+        if i == 0 or self.act.delta == 0.0:
+            return b, (1.0 if i == 0 else self.act.alpha)
+        return b + self.act.delta * W.sum(2), self.act.alpha
+
+    def _chunks(self, rows: int) -> list[tuple[slice, list[tuple[torch.Tensor, ...]]]]:
+        """The runs in chunks whose activations stay in the CPU's caches (about
+        ``chunk_values`` numbers per activation array; one chunk on a GPU, which wants the
+        largest kernels), each with its layer views."""
+        key = rows
+        if key not in self._chunk_cache:
+            per = self.R if self.theta.device.type != "cpu" else \
+                max(1, self.chunk_values // (self.width * max(rows, 1)))
+            if per >= self.R:
+                out = [(slice(None), self.layers)]
             else:
-                z = torch.baddbmm(b.unsqueeze(2), W, h)
-            if i == last:
-                return z
-            a = self.act(z)
-            if cache is not None:
-                cache.append((h, z, a))
-            h = a
-        raise AssertionError("unreachable")    # pragma: no cover
+                out = [(sl, [tuple(t[sl] for t in layer) for layer in self.layers])
+                       for sl in (slice(c, min(c + per, self.R)) for c in range(0, self.R, per))]
+            self._chunk_cache[key] = out
+        return self._chunk_cache[key]
+
+    def forward(self, XT: torch.Tensor) -> torch.Tensor:
+        """Logits ``(R, C, rows)`` of every run; ``XT`` is ``(in, rows)`` shared by every run,
+        or ``(R, in, rows)``."""
+        chunks = self._chunks(XT.shape[-1])
+        if len(chunks) == 1:
+            return self._forward(self.layers, XT)
+        return torch.cat([self._forward(layers, XT if XT.dim() == 2 else XT[sl])
+                          for sl, layers in chunks])
 
     def loss_and_grad(self, XT: torch.Tensor, OH: torch.Tensor) -> tuple[torch.Tensor,
                                                                          torch.Tensor]:
         """Per-run mean cross-entropy ``(R,)`` and the logits; the gradients into ``grad``.
-        ``OH``: one-hot labels ``(C, rows)`` (shared) or ``(R, C, rows)``."""
+        ``OH``: one-hot labels ``(C, rows)`` (shared) or ``(R, C, rows)``. Chunk by chunk of
+        runs (:meth:`_chunks`)."""
+        chunks = self._chunks(XT.shape[-1])
+        if len(chunks) == 1:
+            return self._loss_and_grad(self.layers, XT, OH)
+        parts = [self._loss_and_grad(layers, XT if XT.dim() == 2 else XT[sl],
+                                     OH if OH.dim() == 2 else OH[sl]) for sl, layers in chunks]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _forward(self, layers: list[tuple[torch.Tensor, ...]], XT: torch.Tensor,
+                 cache: list | None = None) -> torch.Tensor:
+        """:meth:`forward` of the runs of ``layers``; ``cache`` collects ``(input, z, s)`` per
+        hidden layer (z only where the activation's derivative needs it; s the stored value,
+        see :class:`_Act`)."""
+        h = XT
+        act = self.act
+        last = len(layers) - 1
+        for i, (W, b, _, _) in enumerate(layers):
+            k = 1.0 if i == last else act.k          # the activation's argument: k·z
+            bias, alpha = self._input(i, W, b)
+            R, n_out, n_in = W.shape
+            rows = h.shape[-1]     # (the bias expanded explicitly: faster than broadcasting)
+            if h.dim() == 2:       # one input for all runs: one matmul over the stacked rows
+                z = torch.addmm(bias.reshape(R * n_out, 1).expand(R * n_out, rows),
+                                W.reshape(R * n_out, n_in), h, beta=k,
+                                alpha=k * alpha).view(R, n_out, -1)
+            else:
+                z = torch.baddbmm(bias.unsqueeze(2).expand(R, n_out, rows), W, h, beta=k,
+                                  alpha=k * alpha)
+            if i == last:
+                return z
+            s = act.fwd(z)                               # in place unless z is kept
+            if cache is not None:
+                cache.append((h, z if act.keep_z else None, s))
+            h = s
+        raise AssertionError("unreachable")    # pragma: no cover
+
+    def _loss_and_grad(self, layers: list[tuple[torch.Tensor, ...]], XT: torch.Tensor,
+                       OH: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`loss_and_grad` of the runs of ``layers``."""
         cache: list = []
-        z = self.forward(XT, cache)
+        act = self.act
+        z = self._forward(layers, XT, cache)
         rows = z.shape[2]
         ls = torch.log_softmax(z, 1)
         loss = (ls * OH).sum((1, 2)).div_(-rows)
         dz = ls.exp_().sub_(OH).mul_(1.0 / rows)          # (softmax − onehot)/rows
-        for i in range(len(self.layers) - 1, -1, -1):
-            W, _, gW, gb = self.layers[i]
+        for i in range(len(layers) - 1, -1, -1):
+            W, _, gW, gb = layers[i]
             h = cache[i - 1][2] if i > 0 else XT
+            torch.sum(dz, 2, out=gb) if gb.is_contiguous() else gb.copy_(dz.sum(2))
             if h.dim() == 2:
                 R, n_out, n_in = W.shape
                 gW.copy_(torch.mm(dz.reshape(R * n_out, -1), h.T).view(R, n_out, n_in))
-            else:
+            elif i == 0 or act.delta == 0.0:
                 gW.copy_(torch.bmm(dz, h.transpose(1, 2)))
-            torch.sum(dz, 2, out=gb) if gb.is_contiguous() else gb.copy_(dz.sum(2))
+            else:          # ∂L/∂W = dz hᵀ = α dz sᵀ + δ (dz 1) 1ᵀ
+                gW.copy_(torch.baddbmm(gb.unsqueeze(2).expand(gW.shape), dz, h.transpose(1, 2),
+                                       beta=act.delta, alpha=act.alpha))
             if i > 0:
-                _, zp, ap = cache[i - 1]
-                dz = self.act_bwd(torch.bmm(W.transpose(1, 2), dz), zp, ap)
+                _, zp, sp = cache[i - 1]
+                scale = act.alpha * act.k                # ∂h/∂s · ∂(kz)/∂z, on the small W
+                Wt = W.transpose(1, 2) if scale == 1.0 else W.transpose(1, 2) * scale
+                dz = act.bwd(torch.bmm(Wt, dz), zp, sp)
         return loss, z
-
-
-_SGD_RULE, _TORCH_SGD_RULE, _ADAMW_RULE = "am_sgd", "torch_sgd", "adamw"
-
-
-def _rule(spec: OptimizerSpec) -> tuple[str, str]:
-    """(update rule, β scope) of a spec: which batched update applies."""
-    r = spec.resolved()
-    if spec.name == "torch_sgd":
-        return _TORCH_SGD_RULE, "global"
-    if spec.entry.family == "adamw":
-        return _ADAMW_RULE, r.get("beta_scope", "tensor")
-    return _SGD_RULE, r["beta_scope"]
 
 
 def _check_batchable(spec: OptimizerSpec) -> None:
@@ -820,194 +925,177 @@ def _check_batchable(spec: OptimizerSpec) -> None:
                          "mini-batch-safe 'taylor' gaps; 'exact' needs a closure per run)")
 
 
-class _Group:
-    r"""The runs ``sl`` (a slice of the run dimension) that share an update rule and β scope,
-    with their hyper-parameters as columns (one row per run) and their optimizer state.
+def _per_tensor(spec: OptimizerSpec) -> bool:
+    """Whether the spec reports one β per tensor (AM-AdamW / AdamW's default scope, AM-SGD's
+    ``beta_scope="tensor"``) rather than one over the model."""
+    if spec.name == "torch_sgd":
+        return False
+    default = "tensor" if spec.entry.family == "adamw" else "global"
+    return spec.resolved().get("beta_scope", default) == "tensor"
 
-    Every formula comes from :mod:`adamem_core.model`, the functions ``AMSGD``/``AMAdamW`` call,
-    here with a leading run dimension (inner products over ``dim=1`` of ``(runs, N)`` tensors,
-    or of each tensor's columns for per-tensor β); the steps follow ``AMSGD.step`` /
-    ``AMAdamW.step`` / ``torch.optim.SGD``/``AdamW`` operation by operation, with per-run
-    learning rates, λ, β_max, fixed βs, weight decays, β₂ and ε. ``torch_adamw`` is AMAdamW with
-    a fixed β₁ and λ = 0, which is exactly AdamW (DESIGN §1)."""
 
-    def __init__(self, rule: str, scope: str, sl: slice, specs: Sequence[OptimizerSpec],
-                 stack: _Stack) -> None:
-        self.rule, self.scope, self.sl, self.specs, self.stack = rule, scope, sl, specs, stack
+class _Update:
+    r"""The optimizer step of every run at once, whatever the mix of kinds: one form, the
+    W-weighted update of :mod:`adamem_core.model` with per-run coefficients (as the 2-D engine's
+    ``_run``), applied with a handful of operations to the flat ``(R, N)`` buffers.
+
+    - AMAdamW's form (AM-AdamW, AdamW, ``torch.optim.AdamW`` = a fixed β₁ and λ = 0) is
+      ``AMAdamW.step`` with a run dimension: second moment, preconditioner P, the taylor gap
+      along the previous step (its η, P and decoupled decay), AdamW's first step (β₁max, no λ),
+      the closed form, d ← d + z(g − d) with z = (1 − β)/(1 + λP), x ← (1 − ημ)x − ηP⁻¹d.
+    - AMSGD's form (AM-SGD, SGD, EMA momentum, Nesterov, ``torch.optim.SGD``) is the same with
+      P = I exactly (β₂ = 0 keeps v = 0 and ε = 1, β₁max = 0 make P = 0·s + 1), μ = 0 and the
+      L2 decay in the gradient: the closed form is AM-SGD's (:func:`model.sgd_form`: the same β),
+      z = (1 − β)/(1 + λ), d₀ = g₀, the Nesterov look-ahead on its rows, and torch's SGD
+      d ← μd + g by ``where`` on its rows.
+
+    β is computed per run and per tensor ``(R, L)`` from per-tensor sums (one matrix product,
+    :meth:`_Stack.segment_sums`); a run with a model-wide β uses the sums over its tensors (the
+    same value in every column); constant-β runs take their β by ``where``. Every operation is
+    per row, so a diverging run cannot reach another. ``η > 0`` for every spec
+    (``OptimizerSpec`` refuses others), so the closed form's gap/η is a plain division."""
+
+    def __init__(self, specs: Sequence[OptimizerSpec], stack: _Stack) -> None:
+        self.stack = stack
         dev, dt = stack.theta.device, stack.theta.dtype
+        self.dt = dt
+        R, L = len(specs), len(stack.bounds)
+        self.R, self.L = R, L
         res = [s.resolved() for s in specs]
-        n = len(specs)
 
-        def col(vals: list[float], dtype=torch.float64) -> torch.Tensor:
-            return torch.tensor(vals, dtype=dtype, device=dev)
+        def col(vals, dtype=torch.float64):
+            return torch.tensor([float(v) if dtype != torch.bool else bool(v) for v in vals],
+                                dtype=dtype, device=dev)[:, None]
 
-        def scalar_or_col(vals: list[float]) -> float | torch.Tensor:
-            return float(vals[0]) if all(v == vals[0] for v in vals) else col(vals)[:, None]
-
-        lr = [s.lr for s in specs]
-        self.lr = col(lr)
-        self.neg_lr = col([-v for v in lr], dt)[:, None]
-        wd = [float(r.get("weight_decay", 0.0)) for r in res]
-        self.wd = scalar_or_col(wd)
-        self.any_wd = any(w != 0 for w in wd)
+        adam = [s.entry.family == "adamw" for s in specs]
+        self.any_adam, self.all_adam = any(adam), all(adam)
+        self.adam = col(adam, torch.bool)
+        pt = [_per_tensor(s) for s in specs]
+        self.per_tensor = np.array(pt, dtype=bool)
+        self.any_tensor, self.any_global = any(pt), not all(pt)
+        self.tensor_col = col(pt, torch.bool)
+        self.adam_global = col([a and not p for a, p in zip(adam, pt)], torch.bool)
+        self.any_adam_global = any(a and not p for a, p in zip(adam, pt))
+        self.lr = col([s.lr for s in specs])
+        self.neg_lr = col([-s.lr for s in specs], dt)
+        lam = [float(r.get("lam", 0.0)) for r in res]
+        self.lam = col(lam)
+        self.lam_first = col([0.0 if a else v for a, v in zip(adam, lam)])   # AdamW's 1st step
+        self.lam_d, self.lam_first_d = self.lam.to(dt), self.lam_first.to(dt)
+        self.any_lam = any(v != 0 for v in lam)
+        self.any_lam_first = any(v != 0 and not a for a, v in zip(adam, lam))
+        # adam rows whose reported effective momentum is the per-tensor mean of 1 − z
+        self.adam_lam = col([a and v != 0 for a, v in zip(adam, lam)], torch.bool)
+        self.any_adam_lam = any(a and v != 0 for a, v in zip(adam, lam))
         fixed = [s.fixed_beta for s in specs]
-        if rule == _TORCH_SGD_RULE:
-            self.momentum = col(fixed, dt)[:, None]
-            self.reports = np.zeros(n, bool)
-        else:
-            self.reports = np.array([s.entry.reports_beta for s in specs])
+        self.any_fixed = any(f is not None for f in fixed)
         self.fixed_mask = col([f is not None for f in fixed], torch.bool)
         self.fixed = col([0.0 if f is None else f for f in fixed])
-        self.any_fixed = any(f is not None for f in fixed)
-        self.lam = col([float(r.get("lam", 0.0)) for r in res])
-        self.lam_list = [float(r.get("lam", 0.0)) for r in res]
-        if rule == _SGD_RULE:
-            self.bmax = col([float(r["beta_max"]) for r in res])
-            self.nesterov = col([s.name == "nesterov" for s in specs], torch.bool)[:, None]
-            self.any_nesterov = any(s.name == "nesterov" for s in specs)
-        elif rule == _ADAMW_RULE:
-            b1 = [float(r["beta1"]) if f is not None else float(r["betas"][0])
-                  for r, f in zip(res, fixed)]
-            self.bmax = col(b1)
-            self.beta2 = scalar_or_col([float(r["betas"][1]) for r in res])
-            self.eps = scalar_or_col([float(r["eps"]) for r in res])
-            self.lam0 = col([v == 0 for v in self.lam_list], torch.bool)
-            self.all_lam0 = all(v == 0 for v in self.lam_list)
-            self.mixed_lam0 = any(v == 0 for v in self.lam_list) and not self.all_lam0
-            self.wd_parts = (float(wd[0]) if all(w == wd[0] for w in wd)
-                             else col(wd, torch.float64 if dt == torch.float64 else
-                                      torch.float32))
-            self.decay = col([1 - a * b for a, b in zip(lr, wd)], dt)[:, None]
-            self.lr_acc = col(lr, torch.float64 if dt == torch.float64 else torch.float32)
-            self.lam_p = scalar_or_col(self.lam_list)
-            if isinstance(self.lam_p, torch.Tensor):
-                self.lam_p = self.lam_p.to(dt)
-            L = len(stack.bounds)
-            self.prod = torch.ones(n, L, dtype=torch.float64, device=dev)
-            self.v = torch.zeros(n, stack.n_params, dtype=dt, device=dev)
+        # β's cap: β_max (AMSGD's form), β₁max (AM-AdamW) or the constant β₁ (AdamW)
+        self.bmax = col([(float(r["beta1"]) if f is not None else float(r["betas"][0])) if a
+                         else float(r.get("beta_max", 0.9))
+                         for r, f, a in zip(res, fixed, adam)])
+        wd = [float(r.get("weight_decay", 0.0)) for r in res]
+        self.any_l2 = any(w != 0 and not a for w, a in zip(wd, adam))
+        self.l2 = col([0.0 if a else w for w, a in zip(wd, adam)], dt)
+        self.any_dec = any(w != 0 and a for w, a in zip(wd, adam))
+        self.wd_dec = col([w if a else 0.0 for w, a in zip(wd, adam)])
+        self.decay = col([1 - s.lr * w if a else 1.0 for s, w, a in zip(specs, wd, adam)], dt)
+        tsgd = [s.name == "torch_sgd" for s in specs]
+        self.any_torch = any(tsgd)
+        self.torch_col = col(tsgd, torch.bool)
+        self.momentum = col([s.fixed_beta if t else 0.0 for s, t in zip(specs, tsgd)], dt)
+        nest = [s.name == "nesterov" for s in specs]
+        self.any_nesterov = any(nest)
+        self.nesterov = col(nest, torch.bool)
+        if self.any_adam:
+            # AMSGD's rows: β₂ = 0, ε = 1, β₁max = 0 make P = √0·1 + 1 = 1 exactly
+            b2 = [float(r["betas"][1]) if a else 0.0 for r, a in zip(res, adam)]
+            self.beta2 = col(b2)
+            self.beta2_d = self.beta2.to(dt)
+            self.one_m_beta2 = col([1.0 - b if a else 0.0 for b, a in zip(b2, adam)], dt)
+            self.eps = col([float(r["eps"]) if a else 1.0 for r, a in zip(res, adam)])
+            self.bc1max = torch.where(self.adam, self.bmax, 0.0)
+            self.prod = torch.ones(R, L, dtype=torch.float64, device=dev)
+            self.v = torch.zeros(R, stack.n_params, dtype=dt, device=dev)
+        self.init_g = col([not a for a in adam], torch.bool)      # d_0 = g_0 / AdamW's m_0 = 0
+        self.terms = torch.empty(5, R, stack.n_params, dtype=dt, device=dev)   # the products
         self.d: torch.Tensor | None = None
+        self.P_prev: torch.Tensor | None = None
         self.t = 0
-        self.per_tensor = rule != _TORCH_SGD_RULE and scope == "tensor"
 
-    def _expand(self, a: torch.Tensor) -> torch.Tensor:
-        """Per-run (n,) or per-run-per-tensor (n, L) values over the N columns."""
-        return a[:, None] if a.dim() == 1 else a.index_select(1, self.stack.seg)
+    def pick(self, tensor: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
+        """Per-tensor rows from ``tensor`` (..., R, L), model-wide rows from ``glob``
+        (..., R, 1), spread over the L columns."""
+        if not self.any_tensor:
+            return glob.expand(tensor.shape)
+        return torch.where(self.tensor_col, tensor, glob)
 
-    def step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One update of the group's runs; returns (β used, model's β, effective momentum),
-        (n,) for a global β and (n, L) per tensor."""
-        p = self.stack.theta[self.sl]
-        g = self.stack.grad[self.sl]
-        if self.rule != _ADAMW_RULE and self.any_wd:        # L2 in the gradient, as torch SGD
-            g = g + (self.wd if isinstance(self.wd, float) else self.wd.to(g.dtype)) * p
-        self.t += 1
-        if self.rule == _TORCH_SGD_RULE:
-            if self.d is None:
-                self.d = g.clone()
-            else:
-                self.d.mul_(self.momentum).add_(g)
-            p.add_(self.d * self.neg_lr)
-            b = self.fixed.to(torch.float64)
-            return b, torch.full_like(b, math.nan), b
-        if self.rule == _SGD_RULE:
-            return self._am_sgd(p, g)
-        return self._adamw(p, g)
-
-    def _am_sgd(self, p: torch.Tensor, g: torch.Tensor):
-        if self.d is None:                                   # d_0 = g_0
-            self.d = g.clone()
-        d = self.d
-        if self.per_tensor:
-            sums = [model.sgd_sums(gk, dk, 1) for gk, dk in zip(self.stack.tensors(g),
-                                                                 self.stack.tensors(d))]
-            gg, gd, dd = (torch.stack([s[k] for s in sums], 1).to(torch.float64)
-                          for k in range(3))
-            lr, lam, bmax = self.lr[:, None], self.lam[:, None], self.bmax[:, None]
-        else:
-            gg, gd, dd = (v.to(torch.float64) for v in model.sgd_sums(g, d, 1))
-            lr, lam, bmax = self.lr, self.lam, self.bmax
-        terms = model.beta_sgd(gg, gd, dd, lr, lam, bmax)
-        beta = terms.beta
-        if self.any_fixed:
-            fm = self.fixed_mask if beta.dim() == 1 else self.fixed_mask[:, None]
-            fx = self.fixed if beta.dim() == 1 else self.fixed[:, None]
-            beta = torch.where(fm, fx, beta)
-        b = self._expand(model.direction_coefficients(beta, lam)[1].to(d.dtype))
-        d.lerp_(g, b)                                        # d ← a d + b g  (a = 1 − b)
-        step = d
-        if self.any_nesterov:
-            step = torch.where(self.nesterov, d.lerp(g, b), d)
-        p.add_(step * self.neg_lr)
-        return beta, terms.beta, model.effective_momentum(beta, lam)
-
-    def _adamw(self, p: torch.Tensor, g: torch.Tensor):
-        """``AMAdamW.step`` (and AdamW's) with a run dimension: the taylor gap along the step
-        actually taken (:func:`model.taylor_gap` with the previous step's η, P and decoupled
-        decay), AdamW's first step (β₁max, no λ: :func:`model.first_step_beta`/``_lam``), the
-        closed form per tensor or over the run (:func:`model.combine`,
-        :func:`model.beta_from_sums`), then d ← d + z(g − d), x ← (1 − ημ)x − ηP⁻¹d."""
-        st = self.stack
-        first = self.d is None                  # every run's memory is still AdamW's m_0 = 0
+    def step(self, out: torch.Tensor) -> None:
+        """One update of every run; writes (β used, the model's β, effective momentum) into
+        ``out`` ``(3, R, L)`` (float64; model-wide rows: every column)."""
+        st, dt = self.stack, self.dt
+        p, g = st.theta, st.grad
+        if self.any_l2:                                       # L2 in the gradient (AMSGD's)
+            g = g + self.l2 * p
+        first = self.d is None
         if first:
-            self.d = torch.zeros_like(g)
-        d, v = self.d, self.v
-        n, L = d.shape[0], len(st.bounds)
-        if first:                               # d_0 = 0: no memory plane above ℓ_g
-            gaps = torch.zeros(n, L, dtype=torch.float64, device=d.device)
-        else:                                   # before v moves: P' is the previous P
-            P_prev = model.precondition(v, self._expand(self.prev_s), self._expand(self.prev_e))
-            gaps = torch.stack([model.taylor_gap(gk, dk, self.lr_acc, Pk, self.wd_parts, xk, 1)
-                                for gk, dk, Pk, xk in zip(st.tensors(g), st.tensors(d),
-                                                          st.tensors(P_prev), st.tensors(p))],
-                               1).to(torch.float64)
-        if isinstance(self.beta2, float):
-            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+            self.d = (g.clone() if not self.any_adam else torch.zeros_like(g)
+                      if self.all_adam else torch.where(self.init_g, g, 0.0))
+        d = self.d
+        self.t += 1
+        P = None
+        if self.any_adam:
+            self.v.mul_(self.beta2_d).addcmul_(g * self.one_m_beta2, g)
+            bc1 = model.bias_correction1(self.bc1max, self.prod)               # (R, L)
+            se = torch.cat(model.precond_scalars(float(self.t), self.beta2, self.eps, bc1))
+            se = st.expand(se.to(dt), self.any_tensor)                # (2R, N) or (2R, 1)
+            P = model.precondition(self.v, se[:self.R], se[self.R:])
+        lam = self.lam_first if first else self.lam
+        lam_d = self.lam_first_d if first else self.lam_d
+        x = p if self.any_dec else None
+        terms = model.adamw_sum_terms(g, d, P, lam_d, x, not first, self.P_prev,
+                                      out=self.terms)
+        sums = st.segment_sums(terms).to(torch.float64)                   # (k, R, L)
+        if self.any_global:          # a model-wide β: the sums over the run's tensors
+            sums = self.pick(sums, sums.sum(2, keepdim=True))
+        if first:        # AMSGD: d = g (β = 0 whatever the gap); AdamW: m_0 = 0, no memory
+            gap, k = torch.zeros_like(sums[0]), 0
+        elif x is None:
+            gap, k = self.lr * sums[0], 1                     # model.taylor_gap_from_sums
         else:
-            b2 = self.beta2.to(v.dtype)
-            v.mul_(b2).addcmul_(g * (1 - b2), g)
-        bc1 = model.bias_correction1(self.bmax[:, None], self.prod)      # (n, L)
-        s_, e_ = model.precond_scalars(float(self.t), self.beta2, self.eps, bc1)
-        P = model.precondition(v, self._expand(s_), self._expand(e_))
-        lam = model.first_step_lam(self.lam_p, first)
-        parts = [model.adamw_parts(gk, dk, Pk, lam, self.wd_parts, xk, 1, with_gap=False)
-                 for gk, dk, Pk, xk in zip(st.tensors(g), st.tensors(d), st.tensors(P),
-                                           st.tensors(p))]
-        a, c = (torch.stack([pt[k] for pt in parts], 1).to(torch.float64) for k in (1, 2))
-        if self.per_tensor:
-            terms = model.combine([(None, a, c)], [self.lr[:, None]], [self.lr[:, None]], gaps,
-                                  self.bmax[:, None])
-            beta = terms.beta
-        else:
-            if first:   # every ω is 0 (model.sum_weights): no tensor has a say yet
-                zero = torch.zeros(n, dtype=torch.float64, device=d.device)
-                terms = model.beta_from_sums(gaps.sum(1), zero, zero, 0.0, self.bmax)
-            else:       # one η per run: ω_i = η, normalised weights 1
-                terms = model.beta_from_sums(gaps.sum(1), a.sum(1), c.sum(1), self.lr,
-                                             self.bmax)
-            beta = terms.beta[:, None].expand(-1, L)
-        if self.any_fixed:
-            beta = torch.where(self.fixed_mask[:, None], self.fixed[:, None], beta)
-        if first:                               # AdamW's first step: β₁max and no λ
-            beta = model.first_step_beta(beta, self.bmax[:, None], True).expand(-1, L)
-        if self.all_lam0 or first:              # AdamW's lerp weight 1 − β
-            z = self._expand((1.0 - beta).to(d.dtype))
-            eff = beta
-        else:
-            z = model.adamw_direction_weight(self._expand(beta.to(d.dtype)), lam, P)
-            eff = 1.0 - (z @ st.seg_mean).to(torch.float64)              # per-tensor mean
-            if self.mixed_lam0:                              # λ = 0 runs: as AMAdamW does
-                lam0 = self.lam0[:, None]
-                z = torch.where(lam0, self._expand((1.0 - beta).to(d.dtype)), z)
-                eff = torch.where(lam0, beta, eff)
-        d.lerp_(g, z)
-        if self.any_wd:
+            gap, k = model.taylor_gap_from_sums(sums[0], sums[1], self.lr, self.wd_dec), 2
+        c = sums[k + 1]
+        a = model.adamw_parts_from_sums(sums[k], c, None if x is None else sums[k + 2],
+                                        self.wd_dec)
+        mbeta = model.beta_from_sums(gap / self.lr, a, c, 1.0, self.bmax).beta
+        if first and self.any_adam_global:   # every ω is 0 (model.sum_weights): no say yet
+            mbeta = torch.where(self.adam_global, 0.0, mbeta)
+        beta = torch.where(self.fixed_mask, self.fixed, mbeta) if self.any_fixed else mbeta
+        if first and self.any_adam:                           # AdamW's first step: β₁max
+            beta = torch.where(self.adam, model.first_step_beta(beta, self.bmax, True), beta)
+        lam_any = self.any_lam_first if first else self.any_lam
+        per_coord = self.any_tensor or (P is not None and lam_any)
+        bz = st.expand(beta.to(dt), per_coord)
+        z = model.adamw_direction_weight(bz, lam_d, 1.0 if P is None else P) if lam_any \
+            else 1.0 - bz
+        eff = model.effective_momentum(beta, lam)    # AMSGD's form, and λ = 0 (= β)
+        if self.any_adam_lam and not first:          # AMAdamW: the per-tensor mean of 1 − z
+            eff = torch.where(self.adam_lam, 1.0 - (z @ st.seg_mean).to(torch.float64), eff)
+        if self.any_adam_global:                     # a model-wide β: the mean over tensors
+            eff = torch.where(self.adam_global, eff.mean(1, keepdim=True), eff)
+        heavy = d * self.momentum + g if self.any_torch and not first else None
+        d.lerp_(g, z)                                         # d ← (1 − z) d + z g
+        if heavy is not None:                                 # torch SGD: d ← μ d + g
+            d = self.d = torch.where(self.torch_col, heavy, d)
+        step = torch.where(self.nesterov, d.lerp(g, z), d) if self.any_nesterov else d
+        if self.any_dec:
             p.mul_(self.decay)
-        p.add_((d / P) * self.neg_lr)
-        self.prod = self.prod * beta
-        self.prev_s, self.prev_e = s_, e_
-        if not self.per_tensor:
-            return beta[:, 0], terms.beta, eff.mean(1)
-        return beta, terms.beta, eff
+        p.addcmul_(step if P is None else step / P, self.neg_lr)
+        if self.any_adam:
+            self.prod = self.prod * beta
+        self.P_prev = P
+        torch.stack([beta, mbeta, eff], out=out)
 
 
 def _one_hot_rows(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -1015,10 +1103,11 @@ def _one_hot_rows(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.
 
 
 class _Program:
-    """Everything one batched training needs: the stacked networks, the optimizer groups (runs
-    reordered so each group is a contiguous slice; ``order[j]`` is the run at position j), the
-    data on the device and the mini-batch streams (one per seed, drawn ``chunk`` steps at a
-    time so that on CUDA the indices travel in one asynchronous copy, not one per step)."""
+    """Everything one batched training needs: the stacked networks (row r = run r), the
+    optimizer update of every run (:class:`_Update`), the data on the device and the
+    mini-batch streams (one per seed, drawn ``chunk`` steps at a time so that on CUDA the
+    indices travel in one asynchronous copy, not one per step). ``order[j]`` is the run at
+    row j (the identity: kept for the callers that map rows to runs)."""
 
     def __init__(self, dataset: "Dataset", hidden: Sequence[int], activation: str,
                  runs: Sequence[tuple[OptimizerSpec, int]], batch_size: int | None,
@@ -1028,27 +1117,17 @@ class _Program:
             _check_batchable(s)
         self.dev, self.dt = dev, dtype
         sizes = (dataset.n_features, *hidden, dataset.n_classes)
-        keys = [_rule(s) for s, _ in runs]
-        first: dict[tuple[str, str], int] = {}
-        for k in keys:
-            first.setdefault(k, len(first))
-        self.order = sorted(range(len(runs)), key=lambda i: (first[keys[i]], i))
+        self.order = list(range(len(runs)))
         init = {}
         for sd in sorted({sd for _, sd in runs}):
             m = build_mlp(dataset.n_features, hidden, dataset.n_classes, activation, sd)
             init[sd] = torch.cat([p.detach().reshape(-1) for p in m.parameters()])
         theta = torch.stack([init[runs[i][1]] for i in self.order]).to(device=dev, dtype=dtype)
         self.stack = _Stack(sizes, activation, theta)
-        self.groups: list[_Group] = []
-        j = 0
-        while j < len(self.order):
-            k = keys[self.order[j]]
-            e = j
-            while e < len(self.order) and keys[self.order[e]] == k:
-                e += 1
-            self.groups.append(_Group(k[0], k[1], slice(j, e),
-                                      [runs[i][0] for i in self.order[j:e]], self.stack))
-            j = e
+        self.opt = _Update([runs[i][0] for i in self.order], self.stack)
+        self.per_tensor = self.opt.per_tensor
+        self.stats = torch.zeros(3, len(runs), len(self.stack.bounds), dtype=torch.float64,
+                                 device=dev)
         C = dataset.n_classes
         self.C = C
         self.Xtr = torch.tensor(np.array(dataset.X_train), device=dev, dtype=dtype)
@@ -1093,8 +1172,12 @@ class _Program:
         return self.stack.loss_and_grad(self.Xtr[i].transpose(1, 2),
                                         self.OH_rows[i].transpose(1, 2))
 
-    def update(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        return [g.step() for g in self.groups]
+    def update(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """One optimizer step of every run; (β used, the model's β, effective momentum) per
+        row and tensor go to ``out`` (``(3, R, L)`` float64, default ``stats``), returned."""
+        out = self.stats if out is None else out
+        self.opt.step(out)
+        return out
 
     @torch.no_grad()
     def correct(self, z_train: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1102,8 +1185,8 @@ class _Program:
         batch) and on the test set."""
         if z_train is None:
             z_train = self.stack.forward(self.Xtr_T)
-        tr = (z_train.argmax(1) == self.ytr).sum(1)
-        te = (self.stack.forward(self.Xte_T).argmax(1) == self.yte).sum(1)
+        tr = (_predict(z_train) == self.ytr).sum(1)
+        te = (_predict(self.stack.forward(self.Xte_T)) == self.yte).sum(1)
         return tr, te
 
     @torch.no_grad()
@@ -1117,8 +1200,8 @@ class _Program:
         """(full training loss, training accuracy, test predictions) per run."""
         z = self.stack.forward(self.Xtr_T)
         loss = (torch.log_softmax(z, 1) * self.OH_T).sum((1, 2)).div_(-z.shape[2])
-        acc = (z.argmax(1) == self.ytr).to(torch.float64).mean(1)
-        return loss, acc, self.stack.forward(self.Xte_T).argmax(1)
+        acc = (_predict(z) == self.ytr).to(torch.float64).mean(1)
+        return loss, acc, _predict(self.stack.forward(self.Xte_T))
 
 
 @dataclass(frozen=True)
@@ -1222,13 +1305,13 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
 
     loss, gn, tr, te = ([nan() for _ in range(R)] for _ in range(4))
     beta, mbeta, eff = [], [], []
+    pos = {i: j for j, i in enumerate(order)}
     for i, (s, _) in enumerate(runs):
-        grp = next(g for g in prog.groups if g.sl.start <= order.index(i) < g.sl.stop)
         if not s.entry.reports_beta:            # torch.optim classes: the spec's constant β
             b = s.fixed_beta
             beta.append(np.full(T, b)), mbeta.append(nan()), eff.append(np.full(T, b))
         else:
-            shape = (T, L) if grp.per_tensor else (T,)
+            shape = (T, L) if prog.per_tensor[pos[i]] else (T,)
             beta.append(nan(shape)), mbeta.append(nan(shape)), eff.append(nan(shape))
     boundaries: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(R)]
     diverged: list[int | None] = [None] * R
@@ -1239,9 +1322,7 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
     b_gn = torch.full((K, R), math.nan, dtype=z_dt, device=dev)
     b_tr = torch.zeros((K, R), dtype=torch.long, device=dev)
     b_te = torch.zeros((K, R), dtype=torch.long, device=dev)
-    b_stats = [tuple(torch.zeros((K, g.sl.stop - g.sl.start) + ((L,) if g.per_tensor else ()),
-                                 dtype=torch.float64, device=dev) for _ in range(3))
-               for g in prog.groups]
+    b_stats = torch.zeros((K, 3, R, L), dtype=torch.float64, device=dev)
     pend_eval: list[tuple[int, int]] = []        # (step, row in b_tr/b_te)
     pend_bnd: list[tuple[int, torch.Tensor]] = []
     synced = 0
@@ -1257,7 +1338,7 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
         hg = b_gn[:n].cpu().numpy().astype(np.float64)
         htr = b_tr.cpu().numpy() if pend_eval else None
         hte = b_te.cpu().numpy() if pend_eval else None
-        hst = [tuple(x[:n].cpu().numpy() for x in bs) for bs in b_stats]
+        hst = b_stats[:n].cpu().numpy()
         hb = [(s, p.cpu().numpy()) for s, p in pend_bnd]
         s2 = slice(synced, upto)
         for j, i in enumerate(order):
@@ -1268,11 +1349,10 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
                 tr[i][s], te[i][s] = htr[row, j] / n_tr, hte[row, j] / n_te
             for s, p in hb:
                 boundaries[i].append((s, p[j].reshape(shape_bnd + p.shape[2:])))
-        for g, (bb, mb, ef) in zip(prog.groups, hst):
-            for m in range(g.sl.stop - g.sl.start):
-                i = order[g.sl.start + m]
-                if runs[i][0].entry.reports_beta and diverged[i] is None:
-                    beta[i][s2], mbeta[i][s2], eff[i][s2] = bb[:, m], mb[:, m], ef[:, m]
+        for j, i in enumerate(order):
+            if runs[i][0].entry.reports_beta and diverged[i] is None:
+                cols = slice(None) if prog.per_tensor[j] else 0
+                beta[i][s2], mbeta[i][s2], eff[i][s2] = (hst[:, q, j, cols] for q in range(3))
         pend_eval.clear()
         pend_bnd.clear()
         for i in range(R):
@@ -1321,8 +1401,7 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
             b_tr[len(pend_eval)] = c_tr
             b_te[len(pend_eval)] = c_te
             pend_eval.append((t, len(pend_eval)))
-        for (bb, mb, ef), (x, y, w) in zip(b_stats, prog.update()):
-            bb[k], mb[k], ef[k] = x, y, w
+        prog.update(b_stats[k])
         done = t + 1
         cb_now = callback is not None and done % callback_every == 0
         if done - synced >= K or cb_now:
@@ -1396,7 +1475,7 @@ def train(dataset: Dataset, hidden: Sequence[int], activation: str,
           timing: StepTiming | None = None, dtype: torch.dtype = torch.float32
           ) -> list[RunRecord]:
     """Train one MLP per optimizer spec, all from the same seeded initial weights on the same
-    batches, as ONE batched program (see :class:`_Stack`, :class:`_Group`); returns one
+    batches, as ONE batched program (see :class:`_Stack`, :class:`_Update`); returns one
     :class:`RunRecord` per spec (in order).
 
     Args:

@@ -107,7 +107,9 @@ Dim = int | tuple[int, ...] | None
 
 # ----------------------------------------------------------------------------- array helpers
 def _is_torch(a: Any) -> bool:
-    return torch is not None and isinstance(a, torch.Tensor)
+    # (a NumPy array answers first: isinstance against torch.Tensor goes through torch's
+    # metaclass, ~0.3 µs, and the 2-D engine asks a few times per step)
+    return type(a) is not np.ndarray and torch is not None and isinstance(a, torch.Tensor)
 
 
 def acc_dtype(dtype: Any) -> Any:
@@ -121,11 +123,19 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
     r""":math:`\sum a\,b\,w` over ``dim`` (all dimensions when ``None``), accumulated in float32
     or better. Works on NumPy arrays and torch tensors."""
     if type(a) is np.ndarray and weight is None and dim is not None:
-        return np.add.reduce(a * b, axis=dim)   # (the engine's hot path: float64 arrays)
+        p = a * b
+        if dim == -1 and p.shape[-1] == 2:
+            # the 2-D engine's hot path, (runs, 2): p₀ + p₁ in one call instead of the
+            # reduction's heavier set-up; the same number, bit for bit, except that the
+            # reduction (p₀ + (0 + p₁)) turns −0 + −0 into +0 where this keeps −0 (equal zeros)
+            return np.add(p[..., 0], p[..., 1])
+        return np.add.reduce(p, axis=dim)
     if _is_torch(a):
         acc = acc_dtype(a.dtype)
         if weight is not None:
             a = a * weight
+        if dim is None and torch.compiler.is_compiling():   # (a product and a sum fuse with the
+            return (a.to(acc) * b.to(acc)).sum()            # rest of a compiled kernel; dot not)
         if dim is None:   # (the optimizers' hot path: no-op conversions skipped)
             a, b = a.reshape(-1), b.reshape(-1)
             return torch.dot(a if a.dtype == acc else a.to(acc),
@@ -187,10 +197,11 @@ def _positive(w: Any) -> bool:
     return False   # a tensor: handled elementwise (reading it would sync a device)
 
 
-def gap_over_lr(gap: Any, lr: Any) -> Any:
+def gap_over_lr(gap: Any, lr: Any, positive: bool | None = None) -> Any:
     r""":math:`\mathrm{gap}/\eta` with its limit :math:`\eta\to0^+` where η = 0 (0 for a zero
-    gap, ±∞ otherwise): the only place the closed form divides by η."""
-    if _positive(lr):
+    gap, ±∞ otherwise): the only place the closed form divides by η. ``positive``: the caller's
+    ``_positive(lr)``, if it has it already."""
+    if _positive(lr) if positive is None else positive:
         return gap / lr
     if isinstance(lr, (int, float)):
         return _inf_limit(gap)
@@ -199,10 +210,10 @@ def gap_over_lr(gap: Any, lr: Any) -> Any:
 
 
 def _finite_limits(numerator: Any, denominator: Any, beta: Any, unclipped: Any,
-                   lr: Any) -> tuple[Any, Any]:
+                   lr: Any, positive: bool | None = None) -> tuple[Any, Any]:
     """At η = 0 with a nonzero gap the numerator and the unclipped β are ±∞: report their
     clipped limits (numerator = β·denominator, unclipped = β) so every statistic stays finite."""
-    if _positive(lr):
+    if _positive(lr) if positive is None else positive:
         return numerator, unclipped
     if _is_torch(numerator):
         inf = torch.isinf(numerator)
@@ -214,9 +225,11 @@ def _finite_limits(numerator: Any, denominator: Any, beta: Any, unclipped: Any,
 def clip_beta(numerator: Any, denominator: Any, beta_max: Any) -> tuple[Any, Any]:
     """(beta, unclipped): numerator/denominator clipped to [0, beta_max]; 0 when the
     denominator is not positive (d = g: the direction does not change whatever beta is)."""
-    ok = denominator > 0
+    ok = denominator > 0.0   # (a float: NumPy compares with a Python int more slowly)
     if isinstance(numerator, np.ndarray) and isinstance(denominator, np.ndarray):
-        unclipped = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=ok)
+        out = (np.zeros(numerator.shape, numerator.dtype) if type(numerator) is np.ndarray
+               else np.zeros_like(numerator))   # (np.zeros_like: the same, through Python)
+        unclipped = np.divide(numerator, denominator, out=out, where=ok)
     else:
         safe = _where(ok, denominator, 1.0)
         unclipped = _where(ok, numerator / safe, 0.0)
@@ -250,9 +263,18 @@ def taylor_gap(g: Any, d: Any, lr_prev: Any, P_prev: Any = None, wd_prev: Any = 
     gd = inner(g, d if P_prev is None else d / P_prev, dim)
     if x is None or (isinstance(wd_prev, (int, float)) and wd_prev == 0.0):
         return lr_prev * gd
+    return taylor_gap_from_sums(gd, inner(g, x, dim), lr_prev, wd_prev)
+
+
+def taylor_gap_from_sums(gd: Any, gx: Any, lr_prev: Any, wd_prev: Any = 0.0) -> Any:
+    r""":func:`taylor_gap` from its inner products, summed by the caller over any set of
+    coordinates (one tensor, or each tensor of a batch at once: see :func:`adamw_sum_terms`):
+    ``gd`` :math:`=\langle g_t, P'^{-1}d_t\rangle`, ``gx`` :math:`=\langle g_t, x_t\rangle`
+    (``None`` or μ' = 0: no decay part)."""
+    if gx is None or (isinstance(wd_prev, (int, float)) and wd_prev == 0.0):
+        return lr_prev * gd
     decay = lr_prev * wd_prev
     keep = 1.0 - decay
-    gx = inner(g, x, dim)
     if isinstance(keep, (int, float)) or (isinstance(keep, np.ndarray) and keep.all()):
         if isinstance(keep, (int, float)) and keep == 0.0:
             return lr_prev * gd
@@ -325,19 +347,25 @@ def sum_weights(omegas: list[float], kappas: list[float] | None = None) -> tuple
     return 0.0, [k / k_ref if k_ref > 0 else 0.0 for k in ks]
 
 
-def beta_from_sums(gap: Any, s_a: Any, s_c: Any, w_ref: Any, beta_max: Any) -> BetaTerms:
+def beta_from_sums(gap: Any, s_a: Any, s_c: Any, w_ref: Any, beta_max: Any,
+                   positive: bool | None = None) -> BetaTerms:
     r"""β from the global sums: the gap, :math:`s_a = \sum_i\hat w_i a_i`,
     :math:`s_c = \sum_i\hat w_i c_i` (normalised weights of :func:`sum_weights`):
     numerator :math:`= \mathrm{gap}/\omega_{\mathrm{ref}} - s_a`, denominator :math:`= s_c`
-    (gap/ω by :func:`gap_over_lr`: its η → 0⁺ limit where ω = 0)."""
-    numerator = gap_over_lr(gap, w_ref) - s_a
+    (gap/ω by :func:`gap_over_lr`: its η → 0⁺ limit where ω = 0). ``positive``: whether every
+    ω_ref > 0, when the caller knows it already (the 2-D engine: its η never change); checked
+    here when ``None``."""
+    # (once: on an array of per-run weights it is a reduction)
+    pos = _positive(w_ref) if positive is None else positive
+    numerator = gap_over_lr(gap, w_ref, pos) - s_a
     beta, unclipped = clip_beta(numerator, s_c, beta_max)
-    numerator, unclipped = _finite_limits(numerator, s_c, beta, unclipped, w_ref)
+    numerator, unclipped = _finite_limits(numerator, s_c, beta, unclipped, w_ref, pos)
     return BetaTerms(beta, unclipped, numerator, s_c, gap)
 
 
 def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any], gap: Any,
-            beta_max: Any, kappas: list[float] | None = None) -> BetaTerms:
+            beta_max: Any, kappas: list[float] | None = None,
+            positive: bool | None = None) -> BetaTerms:
     r"""One β over several tensors / parameter groups.
 
     ``parts[i] = (γ_i, a_i, c_i)`` from :func:`sgd_parts` (:math:`\omega_i = \eta_i/(1+\lambda_i)`)
@@ -347,12 +375,13 @@ def combine(parts: list[tuple[Any, Any, Any]], lrs: list[Any], omegas: list[Any]
     :math:`\sum_i\eta_i\gamma_i` (the taylor gap of a constant η; the optimizers pass
     :func:`taylor_gap`). The reported numerator and denominator are divided by ω_ref of
     :func:`sum_weights` (ω_0 unless it is 0), so that with one tensor they are the single-tensor
-    formulas. η = 0: see :func:`sum_weights` and :func:`beta_from_sums`.
+    formulas. η = 0: see :func:`sum_weights` and :func:`beta_from_sums`. ``positive``: whether
+    every entry of ω_0 is > 0, if the caller knows (``None``: checked here).
     """
     if len(parts) == 1:   # the common case, kept lean (the 2-D engine calls it every step)
         if gap is None:
             gap = lrs[0] * parts[0][0]
-        return beta_from_sums(gap, parts[0][1], parts[0][2], omegas[0], beta_max)
+        return beta_from_sums(gap, parts[0][1], parts[0][2], omegas[0], beta_max, positive)
     if gap is None:
         gap = sum(lr * p[0] for p, lr in zip(parts, lrs))
     if all(isinstance(w, (int, float)) for w in omegas):
@@ -444,10 +473,55 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
     a = inner(diff, u, dim)
     wdiff = diff / (P * (1.0 + lam * P))         # W(d − g)
     c = inner(wdiff, diff, dim)
-    a = a - c
-    if x is not None and not (isinstance(wd, (int, float)) and wd == 0.0):
-        a = a + wd * inner(diff, x, dim)
-    return gap_unit, a, c
+    decayed = x is not None and not (isinstance(wd, (int, float)) and wd == 0.0)
+    return gap_unit, adamw_parts_from_sums(a, c, inner(diff, x, dim) if decayed else None,
+                                           wd), c
+
+
+def adamw_parts_from_sums(diff_u: Any, c: Any, diff_x: Any = None, wd: Any = 0.0) -> Any:
+    r"""The part :math:`a` of :func:`adamw_parts` from inner products summed by the caller
+    over any set of coordinates (:func:`adamw_sum_terms`): ``diff_u``
+    :math:`=\langle d-g, P^{-1}d\rangle`, ``c`` :math:`=\|d-g\|_W^2`, ``diff_x``
+    :math:`=\langle d-g, x\rangle` (``None``: no decay):
+    :math:`a = \langle d-g, P^{-1}d\rangle - \|d-g\|_W^2 + \mu\langle d-g, x\rangle`."""
+    a = diff_u - c
+    if diff_x is not None and not (isinstance(wd, (int, float)) and wd == 0.0):
+        a = a + wd * diff_x
+    return a
+
+
+def adamw_sum_terms(g: Any, d: Any, P: Any, lam: Any, x: Any = None, with_gap: bool = True,
+                    P_prev: Any = None, out: Any = None) -> Any:
+    r"""The elementwise products whose sums are the inner products of AM-AdamW's step, for a
+    program that sums them itself (e.g. per tensor for many tensors and runs at once, with one
+    matrix product against a coordinate→tensor indicator), in this order:
+
+    - with ``with_gap``: :math:`g\,P'^{-1}d` (the sum is ``gd`` of
+      :func:`taylor_gap_from_sums`) and, with ``x``, :math:`g\,x` (its ``gx``);
+    - :math:`(d-g)\,P^{-1}d`, :math:`(d-g)\,W(d-g)` and, with ``x``, :math:`(d-g)\,x`
+      (:math:`W = P^{-1}(I+\lambda P)^{-1}`): the sums are ``diff_u``, ``c`` and ``diff_x`` of
+      :func:`adamw_parts_from_sums`.
+
+    ``P`` / ``P_prev`` ``None`` is the identity (AMSGD's form: :math:`W = I/(1+\lambda)`; with
+    :math:`P = P' = I` and μ = 0 these sums give AM-SGD's β, see :func:`sgd_form`). The products
+    are :func:`adamw_parts`'s and :func:`taylor_gap`'s, operation by operation. ``lam``
+    broadcasts against P (a number or a per-row column). Returns a list, or with ``out`` (torch:
+    a buffer with at least as many rows as products) ``out[:k]``, the products written there."""
+    pairs = []
+    if with_gap:
+        pairs.append((g, d if P_prev is None else d / P_prev))
+        if x is not None:
+            pairs.append((g, x))
+    diff = d - g
+    pairs.append((diff, d if P is None else d / P))
+    pairs.append((diff, diff / ((1.0 + lam) if P is None else P * (1.0 + lam * P))))
+    if x is not None:
+        pairs.append((diff, x))
+    if out is None:
+        return [u * v for u, v in pairs]
+    for i, (u, v) in enumerate(pairs):
+        torch.mul(u, v, out=out[i])
+    return out[:len(pairs)]
 
 
 def beta_adamw(g: Any, d: Any, P: Any, lr: Any, lam: Any, beta_max: Any, wd: Any = 0.0,
@@ -482,6 +556,78 @@ def direction_coefficients_adamw(beta: Any, lam: Any, P: Any) -> tuple[Any, Any]
 def effective_momentum_adamw(beta: Any, lam: Any, P: Any) -> Any:
     r"""Per-coordinate effective momentum :math:`(\lambda P + \beta)/(1+\lambda P)`."""
     return (lam * P + beta) / (1.0 + lam * P)
+
+
+def effective_momentum_mean(beta: Any, mean_inv: Any) -> Any:
+    r"""The mean over coordinates of :func:`effective_momentum_adamw`,
+    :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`, from that mean."""
+    return 1.0 - (1.0 - beta) * mean_inv
+
+
+# ----------------------------------------------------------------------------- one pass per phase
+# The optimizers' ``fused=True`` path (``adamem_core.fused``) compiles these functions with
+# ``torch.compile``: every line is the maths above, composed so that the compiler fuses each
+# function into a single pass over memory — the sums of a step in one pass (reading g, d, v, x
+# once), the update in another. Scalars arrive packed in small float64 tensors (a new learning
+# rate or step count is a new value, not a new program) and nothing branches on a value.
+def _scalars_like(t: Any, packed: Any) -> list[Any]:
+    """The packed scalars as 0-dim tensors in the precision the eager path computes ``t``'s
+    elementwise maths in (float32 for float32 and lower, float64 for float64): a float64 scalar
+    would otherwise make a compiled kernel work in float64 throughout."""
+    return list(packed.to(acc_dtype(t.dtype)).unbind(0))
+
+
+def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> Any:
+    r"""One AM-AdamW tensor's step before β, in one pass: the taylor gap along the previous step
+    (its preconditioner :math:`P' = \sqrt{v}\,s' + e'` from v *before* this step), AdamW's
+    second moment :math:`v \leftarrow \beta_2 v + (1-\beta_2)g^2` (**in place**), the new
+    :math:`P = \sqrt v\,s + e`, the parts of :func:`adamw_parts` and
+    :math:`h = \sum 1/(1+\lambda P)` (the effective momentum's mean is
+    :func:`effective_momentum_mean` of h/n). ``hyper`` = (β₂, η', μ', λ, μ), ``scales`` =
+    (s', e', s, e). Returns the stacked (gap, a, c, h). A tensor at its first step (d = 0)
+    passes λ = 0 and any finite s', e': its gap is then 0."""
+    beta2, lr_prev, wd_prev, lam, wd = _scalars_like(v, hyper)
+    s_prev, e_prev, s, e = _scalars_like(v, scales)
+    gap = taylor_gap(g, d, lr_prev, precondition(v, s_prev, e_prev), wd_prev, x)
+    v.copy_(v * beta2 + (1 - beta2) * (g * g))
+    P = precondition(v, s, e)
+    _, a, c = adamw_parts(g, d, P, lam, wd, x, with_gap=False)
+    h = (1.0 / (1.0 + lam * P)).sum(dtype=acc_dtype(P.dtype))
+    return torch.stack([gap.to(h.dtype), a.to(h.dtype), c.to(h.dtype), h])
+
+
+def adamw_step_update(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> None:
+    r"""One AM-AdamW tensor's update, in one pass and **in place**: with
+    :math:`P = \sqrt v\,s + e` (v already updated by :func:`adamw_step_sums`),
+    :math:`d \leftarrow d + z(g-d)`, :math:`z` of :func:`adamw_direction_weight`, and
+    :math:`x \leftarrow (1-\eta\mu)x - \eta P^{-1}d`. ``hyper`` = (λ, η, μ), ``scales`` =
+    (β, s, e)."""
+    lam, lr, wd = _scalars_like(v, hyper)
+    beta, s, e = _scalars_like(v, scales)
+    P = precondition(v, s, e)
+    d.copy_(d + adamw_direction_weight(beta, lam, P) * (g - d))
+    x.copy_(x * (1 - lr * wd) - lr * (d / P))
+
+
+def sgd_step_sums(g: Any, d: Any, x: Any, hyper: Any) -> Any:
+    r"""One AM-SGD tensor's :func:`sgd_sums` in one pass, stacked (⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩), with
+    the coupled weight decay :math:`g + \mu x` formed on the fly (``hyper`` = (μ, η);
+    ``x=None``: no decay)."""
+    if x is not None:
+        g = g + _scalars_like(g, hyper)[0] * x
+    return torch.stack(sgd_sums(g, d))
+
+
+def sgd_step_update(g: Any, d: Any, x: Any, hyper: Any, b: Any, nesterov: bool) -> None:
+    r"""One AM-SGD tensor's update, in one pass and **in place**: :math:`d \leftarrow d + b(g-d)`
+    (:func:`direction_coefficients`' b; g with its coupled decay :math:`g + \mu x`), then
+    :math:`x \leftarrow x - \eta d` (Nesterov: :math:`x - \eta[d + b(g-d)]`). ``hyper`` =
+    (μ, η)."""
+    wd, lr = _scalars_like(d, hyper)
+    b = b.to(acc_dtype(d.dtype))
+    g = g + wd * x
+    d.copy_(d + b * (g - d))
+    x.copy_(x - lr * (d + b * (g - d) if nesterov else d))
 
 
 # ----------------------------------------------------------------------------- model geometry

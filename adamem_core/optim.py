@@ -20,6 +20,7 @@ import torch
 from torch.optim import Optimizer
 
 from . import distributed as _dist
+from . import fused as _fused
 from . import model
 
 __all__ = ["AMSGD", "AMAdamW", "OPTIMIZERS", "OptimizerEntry"]
@@ -57,6 +58,13 @@ def _check_flag(name: str, value: Any, allow_none: bool = False) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"Invalid {name}: {value!r} (must be True or False"
                          f"{' or None' if allow_none else ''})")
+
+
+def _check_fused(foreach: Any, fused: Any) -> None:
+    _check_flag("foreach", foreach, allow_none=True)
+    _check_flag("fused", fused, allow_none=True)
+    if foreach and fused:   # (torch's own optimizers refuse the pair the same way)
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
 def _use_foreach(foreach: bool | None, params: list[torch.Tensor]) -> bool:
@@ -172,6 +180,25 @@ class _AMBase(Optimizer):
         """This step's all-reduce plan (:func:`adamem_core.distributed.plan`), None when
         nothing is communicated (a single process)."""
         return _dist.plan(self, per_tensor, self.param_groups[0]["loss_gap"] == "exact")
+
+    def _fused_step(self, red: Any, checkpoint_ok: bool = True) -> bool:
+        """Whether this step takes the fused path (``adamem_core.fused``): every group asked for
+        it, a single process (a distributed step runs eagerly: its sums go through
+        ``adamem_core.distributed``), and compiling has not failed in this process."""
+        return (red is None and checkpoint_ok and _fused.available()
+                and all(gr.get("fused") for gr in self.param_groups))
+
+    def _packed(self, values: tuple, device: torch.device) -> torch.Tensor:
+        """Hyper-parameters packed for the fused kernels: one float64 tensor per distinct tuple,
+        kept while the values stay the same (a schedule makes a new one per step)."""
+        cache = self.__dict__.setdefault("_fused_consts", {})
+        key = (values, device)
+        t = cache.get(key)
+        if t is None:
+            if len(cache) > 256:
+                cache.clear()
+            t = cache[key] = torch.tensor(values, dtype=torch.float64, device=device)
+        return t
 
     def _idle_step(self, red: Any, k: int, loss: Any) -> None:
         """A rank that holds no gradient this step (e.g. a ZeRO partition) still joins the
@@ -299,6 +326,12 @@ class AMSGD(_AMBase):
         nesterov: take the look-ahead step :math:`x_{t+1} = x_t - \eta[a\,d_{t+1} + b\,g_t]`
             with the same coefficients (:math:`a = (\beta+\lambda)/(1+\lambda)`,
             :math:`b = 1-a`); with fixed β and λ=0 this is EMA-form Nesterov momentum.
+        shard_group, loss_group: sharded and data-parallel training, see
+            :mod:`adamem_core.distributed`.
+        fused: ``True`` runs each tensor's three inner products in one compiled pass and its
+            update in another (:mod:`adamem_core.fused`; the first step compiles); eager fallback
+            where compiling fails, and a distributed step runs eagerly. Not together with
+            ``foreach=True``.
 
     After each step ``opt.last_stats`` holds tensors on the parameters' device: ``beta`` (the β
     used), ``model_beta`` (the closed form), ``unclipped``, ``numerator``, ``denominator``,
@@ -323,7 +356,7 @@ class AMSGD(_AMBase):
                  beta: float | None = None, weight_decay: float = 0.0, loss_gap: str = "taylor",
                  beta_scope: str = "global", foreach: bool | None = None,
                  maximize: bool = False, nesterov: bool = False, shard_group: Any = None,
-                 loss_group: Any = None) -> None:
+                 loss_group: Any = None, fused: bool | None = None) -> None:
         _check_real("lr", lr, 0.0)
         _check_real("lam", lam, 0.0)
         _check_real("beta_max", beta_max, 0.0, 1.0, hi_open=True)
@@ -332,14 +365,14 @@ class AMSGD(_AMBase):
         _check_real("weight_decay", weight_decay, 0.0)
         _check_choice("loss_gap", loss_gap, _GAPS)
         _check_choice("beta_scope", beta_scope, _SCOPES)
-        _check_flag("foreach", foreach, allow_none=True)
+        _check_fused(foreach, fused)
         _check_flag("maximize", maximize)
         _dist.check_group("shard_group", shard_group)
         _dist.check_group("loss_group", loss_group)
         _check_flag("nesterov", nesterov)
         defaults = dict(lr=lr, lam=lam, beta_max=beta_max, beta=beta, weight_decay=weight_decay,
                         loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
-                        maximize=maximize, nesterov=nesterov)
+                        maximize=maximize, nesterov=nesterov, fused=fused)
         super().__init__(params, defaults)
         self._init_groups(shard_group, loss_group)
         self._stats: dict[str, torch.Tensor] = {}
@@ -349,18 +382,27 @@ class AMSGD(_AMBase):
         g0 = self.param_groups[0]
         loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
+        # the fused path forms the coupled decay g + μx inside its kernels (no extra pass)
+        scope_global = g0["beta_scope"] == "global"
+        red = self._reduction(not scope_global)
+        fused = self._fused_step(red)
         groups, all_p, all_g, all_d, prev_lrs = [], [], [], [], []
         for group in self.param_groups:
             params, views, grads = self._gather(group)
             if not params:
                 continue
+            decayed = grads
             if group["weight_decay"] != 0:
-                grads = torch._foreach_add(grads, views, alpha=group["weight_decay"])
+                decayed = torch._foreach_add(grads, views, alpha=group["weight_decay"]) \
+                    if not fused else None
+                if not fused:
+                    grads = decayed
             lr = float(group["lr"])
             dirs = []
-            for p, g in zip(params, grads):
+            for k, (p, g) in enumerate(zip(params, grads)):
                 st = self.state[p]
                 if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
+                    g = g if decayed is not None else g + group["weight_decay"] * views[k]
                     st["direction"] = _dist.like(p, torch.view_as_complex(g.detach().clone())
                                                  if torch.is_complex(p) else
                                                  g.detach().clone(
@@ -373,8 +415,6 @@ class AMSGD(_AMBase):
             all_p += params
             all_g += grads
             all_d += dirs
-        scope_global = g0["beta_scope"] == "global"
-        red = self._reduction(not scope_global)
         if not all_p:
             self._idle_step(red, 3, loss)
             return loss
@@ -383,9 +423,19 @@ class AMSGD(_AMBase):
         exact = g0["loss_gap"] == "exact"
         gap = self._exact_gap(loss, all_p, g0["maximize"], red) if exact else None
 
-        # the three inner products per tensor (one kernel each, accumulated in ≥ float32)
-        sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
-        if len(sums) == 1:   # one tensor (e.g. a flattened model): no stacking
+        # the three inner products per tensor (one kernel each, accumulated in ≥ float32; fused:
+        # one compiled pass per tensor)
+        if fused:
+            sums = _fused.run("sgd_sums", [
+                (g, d, x if gr["weight_decay"] else None,
+                 self._packed((gr["weight_decay"], float(gr["lr"])), device))
+                for gr, ps, xs, gs, ds in groups for x, g, d in zip(xs, gs, ds)])
+            gg, gd, dd = torch.stack(sums).to(torch.float64).unbind(1)
+        else:
+            sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
+        if fused:
+            pass
+        elif len(sums) == 1:   # one tensor (e.g. a flattened model): no stacking
             gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
         else:
             gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
@@ -454,7 +504,11 @@ class AMSGD(_AMBase):
                 else:
                     coef_b.append(b[k].to(d.dtype))
             lr = float(group["lr"])
-            if _use_foreach(group["foreach"], params):
+            if fused:
+                hyper = self._packed((group["weight_decay"], lr), device)
+                _fused.run("sgd_update", [(g, d, x, hyper, bk, bool(group["nesterov"]))
+                                          for x, g, d, bk in zip(views, grads, dirs, coef_b)])
+            elif _use_foreach(group["foreach"], params):
                 torch._foreach_lerp_(dirs, grads, coef_b)       # d ← a d + b g  (a = 1 − b)
                 step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
                 torch._foreach_add_(views, step_dirs, alpha=-lr)
@@ -511,6 +565,12 @@ class AMAdamW(_AMBase):
         beta_scope: ``"tensor"`` (default) or ``"global"``.
         foreach: use the multi-tensor path (default: on CUDA).
         maximize: maximise instead of minimise.
+        shard_group, loss_group: sharded and data-parallel training, see
+            :mod:`adamem_core.distributed`.
+        fused: ``True`` runs each tensor's sums in one compiled pass over memory and its update
+            in another (:mod:`adamem_core.fused`; the first step compiles, then a step costs
+            about what AdamW's does); eager fallback where compiling fails, and a distributed
+            step runs eagerly. Not together with ``foreach=True``.
 
     ``opt.last_stats`` as for :class:`AMSGD`; ``effective_momentum`` is the mean over
     coordinates of :math:`(\lambda P + \beta)/(1+\lambda P)`.
@@ -534,7 +594,7 @@ class AMAdamW(_AMBase):
                  weight_decay: float = 1e-2, lam: float = 0.1, beta1: float | None = None,
                  loss_gap: str = "taylor", beta_scope: str = "tensor",
                  foreach: bool | None = None, maximize: bool = False, shard_group: Any = None,
-                 loss_group: Any = None) -> None:
+                 loss_group: Any = None, fused: bool | None = None) -> None:
         _check_real("lr", lr, 0.0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"Invalid betas: {betas!r} (must be a pair (beta1_max, beta2))")
@@ -547,13 +607,13 @@ class AMAdamW(_AMBase):
             _check_real("beta1", beta1, 0.0, 1.0, hi_open=True)
         _check_choice("loss_gap", loss_gap, _GAPS)
         _check_choice("beta_scope", beta_scope, _SCOPES)
-        _check_flag("foreach", foreach, allow_none=True)
+        _check_fused(foreach, fused)
         _check_flag("maximize", maximize)
         _dist.check_group("shard_group", shard_group)
         _dist.check_group("loss_group", loss_group)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, lam=lam,
                         beta1=beta1, loss_gap=loss_gap, beta_scope=beta_scope, foreach=foreach,
-                        maximize=maximize)
+                        maximize=maximize, fused=fused)
         super().__init__(params, defaults)
         self._init_groups(shard_group, loss_group)
         self._stats: dict[str, torch.Tensor] = {}
@@ -580,14 +640,14 @@ class AMAdamW(_AMBase):
         return [torch.stack(h), torch.stack([torch.full((), v, dtype=torch.float64,
                                                         device=device) for v in n])]
 
-    def _reduced_effective_momentum(self, red: Any, share: list[torch.Tensor],
+    def _reduced_effective_momentum(self, per_tensor: bool, share: list[torch.Tensor],
                                     beta_used: torch.Tensor) -> torch.Tensor:
         r"""Per tensor :math:`1 - (1-\beta)\,\mathrm{mean}(1/(1+\lambda P))`; global: its mean
         over all tensors of all ranks (``share`` summed over them)."""
         h, count = share
-        if red.per_tensor:
-            return 1.0 - (1.0 - beta_used) * h / torch.clamp(count, min=1.0)
-        return 1.0 - (1.0 - beta_used) * h / count
+        if per_tensor:
+            return model.effective_momentum_mean(beta_used, h / torch.clamp(count, min=1.0))
+        return model.effective_momentum_mean(beta_used, h / count)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -621,12 +681,18 @@ class AMAdamW(_AMBase):
         gap = self._exact_gap(loss, keys, g0["maximize"], red) if exact else None
         zero = None
 
+        fused = self._fused_step(red, all(e[7] or "prev_scale" in e[4] for e in entries))
+        if fused:   # phases 1 and 2 in one compiled pass per tensor
+            gap_v, a_v, c_v, h_v, scal = self._fused_sums(entries, device)
+            Ps = []
+            if gap is not None and scope_global:
+                gap_v = None
         # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
         #    step's η', μ' and preconditioner P' = √v'·s' + e' (v before this step's update)
         gaps = []
         need_gaps = gap is None or not scope_global   # (per-tensor exact: the split's shares)
         for group, p, x, g, st, beta1_max, beta2, first in entries:
-            if not need_gaps:
+            if not need_gaps or fused:
                 break
             if first:
                 if zero is None:
@@ -647,7 +713,9 @@ class AMAdamW(_AMBase):
 
         # 2. second moment (as AdamW), preconditioner, each tensor's parts of the closed form
         foreach = _use_foreach(g0["foreach"], [e[1] for e in entries])
-        if foreach:
+        if fused:
+            pass
+        elif foreach:
             vs = [_real(e[4]["exp_avg_sq"]) for e in entries]
             gs = [e[3] for e in entries]
             b2 = [e[6] for e in entries]
@@ -657,8 +725,11 @@ class AMAdamW(_AMBase):
             else:
                 for v, g, b in zip(vs, gs, b2):
                     v.mul_(b).addcmul_(g, g, value=1 - b)
-        Ps, scal, a_s, c_s = [], [], [], []
+        if not fused:
+            Ps, scal, a_s, c_s = [], [], [], []
         for group, p, x, g, st, beta1_max, beta2, first in entries:
+            if fused:
+                break
             st["step"] += 1
             v = _real(st["exp_avg_sq"])
             if not foreach:
@@ -675,7 +746,9 @@ class AMAdamW(_AMBase):
             c_s.append(c)
         lrs = [float(e[0]["lr"]) for e in entries]
         firsts = [e[7] for e in entries]
-        a_v, c_v = torch.stack(a_s).to(torch.float64), torch.stack(c_s).to(torch.float64)
+        if not fused:
+            a_v, c_v = torch.stack(a_s).to(torch.float64), torch.stack(c_s).to(torch.float64)
+            gap_v = torch.stack(gaps) if gaps else None
         bmax = [e[5] for e in entries]
         if scope_global:
             # weights ω_i = η_i; a tensor at its first step takes AdamW's step (no say in β)
@@ -685,7 +758,7 @@ class AMAdamW(_AMBase):
                 [float(gr["lr"]) for gr in ref] + [0.0 if f else lr for lr, f in zip(lrs, firsts)],
                 [1.0 for _ in ref] + [0.0 if f else 1.0 for f in firsts])
             w = _per_tensor(ws[len(ref):], device)
-            rows = [w * a_v, w * c_v] + ([torch.stack(gaps)] if gap is None else [])
+            rows = [w * a_v, w * c_v] + ([gap_v] if gap is None else [])
             if red is not None:   # the same rows on every rank, and the effective momentum's
                 rows = rows[:2] + [rows[2] if gap is None else torch.zeros_like(a_v)]
                 eff_rows = self._coordinate_shares(red, keys, entries, Ps, device)
@@ -698,7 +771,6 @@ class AMAdamW(_AMBase):
             betas_model = [terms.beta] * len(entries)
         else:
             lr_v = _per_tensor(lrs, device)
-            gap_v = torch.stack(gaps)
             if red is not None:   # each tensor's sums over all its shards
                 eff_rows = self._coordinate_shares(red, keys, entries, Ps, device)
                 a_v, c_v, gap_v, *eff_rows = red.tensor_sums(
@@ -710,8 +782,16 @@ class AMAdamW(_AMBase):
 
         # 3. the update: d ← d + z(g − d), x ← (1 − ημ)x − η P⁻¹d
         used, eff = [], []
+        if fused:   # one compiled pass per tensor
+            used = self._fused_update(entries, scal, betas_model, device)
+            beta_used = used[0] if scope_global else torch.stack(used)
+            n_v = _per_tensor([float(max(e[3].numel(), 1)) for e in entries], device)
+            # (the effective momentum from h = Σ 1/(1+λP) of the sums pass: no extra pass)
+            ratio = h_v / n_v
+            eff_out = model.effective_momentum_mean(
+                beta_used, ratio.mean() if scope_global else ratio)
         for (group, p, x, g, st, beta1_max, beta2, first), P, (s, e), bm in zip(
-                entries, Ps, scal, betas_model):
+                [] if fused else entries, Ps, scal, betas_model):
             beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
             lam, lr, wd = group["lam"], float(group["lr"]), float(group["weight_decay"])
             if first:   # AdamW's first step: β₁max and no λ
@@ -736,12 +816,14 @@ class AMAdamW(_AMBase):
             st["prev_lr"], st["prev_wd"] = lr, wd
             st["prev_scale"], st["prev_eps"] = s, e
 
-        if scope_global:
+        if fused:
+            pass
+        elif scope_global:
             beta_used, eff_out = used[0], torch.stack(eff).mean()
         else:
             beta_used, eff_out = torch.stack(used), torch.stack(eff)
         if red is not None and red.members:   # the shards' means of 1 − z, completed
-            eff_out = self._reduced_effective_momentum(red, eff_rows, beta_used)
+            eff_out = self._reduced_effective_momentum(red.per_tensor, eff_rows, beta_used)
         self._set_stats({
             "beta": beta_used,
             "model_beta": terms.beta,
@@ -752,6 +834,52 @@ class AMAdamW(_AMBase):
             "effective_momentum": eff_out,
         })
         return loss
+
+    def _fused_sums(self, entries: list, device: torch.device) -> tuple:
+        """The fused path's phases 1 and 2 (``model.adamw_step_sums``, one compiled pass per
+        tensor): per-tensor (gap, a, c, h) as float64 vectors and each tensor's (s, e)."""
+        rows, scal = [], []
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
+            st["step"] += 1
+            bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
+            s, e = model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
+            scal.append((s, e))
+            lam = model.first_step_lam(group["lam"], first)
+            if first:   # d = 0: the gap is 0 whatever the previous scalars (none exist)
+                hyper = (beta2, 0.0, 0.0, lam, float(group["weight_decay"]))
+                scales = torch.stack([s, e, s, e])
+            else:
+                hyper = (beta2, st["prev_lr"], st["prev_wd"], lam, float(group["weight_decay"]))
+                scales = torch.stack([st["prev_scale"], st["prev_eps"], s, e])
+            rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
+                         self._packed(hyper, device), scales))
+        sums = _fused.run("adamw_sums", rows)
+        gap_v, a_v, c_v, h_v = torch.stack(sums).to(torch.float64).unbind(1)
+        return gap_v, a_v, c_v, h_v, scal
+
+    def _fused_update(self, entries: list, scal: list, betas_model: list,
+                      device: torch.device) -> list[torch.Tensor]:
+        """The fused path's phase 3 (``model.adamw_step_update``, one compiled pass per tensor)
+        and the state the next step needs; returns the β each tensor used."""
+        used, rows = [], []
+        for (group, p, x, g, st, beta1_max, beta2, first), (s, e), bm in zip(
+                entries, scal, betas_model):
+            beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
+            lam, lr, wd = group["lam"], float(group["lr"]), float(group["weight_decay"])
+            if first:   # AdamW's first step: β₁max and no λ
+                beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
+                lam = model.first_step_lam(lam, True)
+            used.append(beta)
+            rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
+                         self._packed((lam, lr, wd), device), torch.stack([beta, s, e])))
+        _fused.run("adamw_update", rows)
+        for (group, p, x, g, st, beta1_max, beta2, first), (s, e), beta in zip(
+                entries, scal, used):
+            lr, wd = float(group["lr"]), float(group["weight_decay"])
+            st["prod_beta1"] = st["prod_beta1"] * beta
+            st["prev_lr"], st["prev_wd"] = lr, wd
+            st["prev_scale"], st["prev_eps"] = s, e
+        return used
 
     @staticmethod
     def _current_precond(group: dict, st: dict, g: torch.Tensor, beta1_max: float,

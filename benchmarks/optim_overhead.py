@@ -11,8 +11,11 @@ Two measurements, each a median over ``--reps`` repetitions after ``--warmup``:
 Each optimizer has its own copy of the model; within a repetition the optimizers run one after
 the other in a rotating order, so machine noise hits them alike. Ratios are against the baseline
 of the same family measured in the same loop: ``torch.optim.SGD(momentum=0.9, foreach=True)``
-and ``torch.optim.AdamW(foreach=True)``. Targets: optimizer step ≤ 1.6× (AM reads g and d once
-more for its inner products: about 1.4× is the memory-traffic floor), training step ≤ 1.10×.
+and ``torch.optim.AdamW(foreach=True)``. Targets (issue 11): optimizer step ≤ 1.6× and training
+step ≤ 1.10×, for AMSGD's default path and for AM-AdamW's fast path ``AMAdamW(fused=True)``
+(``adamem_core.fused``: the sums in one compiled pass, the update in another, as torch's own
+``fused=True`` AdamW is its fast path); the other rows are printed for information (marked
+"info"). The fused rows compile in their first warm-up step (excluded from the timings).
 Threads are left at torch's default unless ``--threads`` is given. The verdict uses the ratio of
 medians; the ratio of the fastest repetitions is printed too (on a busy machine it is the steadier
 figure).
@@ -39,17 +42,25 @@ BATCH = 256
 STEP_TARGET = 1.6
 TRAIN_TARGET = 1.10
 
-# name -> (factory, baseline name or None)
-CANDIDATES: dict[str, tuple[Callable, str | None]] = {
+# name -> (factory, baseline name or None, whether issue 11's targets apply to this row)
+CANDIDATES: dict[str, tuple[Callable, str | None, bool]] = {
     "torch SGD(momentum=0.9, foreach)": (
-        lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, foreach=True), None),
+        lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, foreach=True), None, False),
     "AMSGD (default: for-loop on CPU)": (lambda p: AMSGD(p, lr=0.01),
-                                         "torch SGD(momentum=0.9, foreach)"),
+                                         "torch SGD(momentum=0.9, foreach)", True),
     "AMSGD(foreach=True)": (lambda p: AMSGD(p, lr=0.01, foreach=True),
-                            "torch SGD(momentum=0.9, foreach)"),
-    "torch AdamW(foreach)": (lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True), None),
-    "AMAdamW (default: for-loop on CPU)": (lambda p: AMAdamW(p, lr=1e-3), "torch AdamW(foreach)"),
-    "AMAdamW(foreach=True)": (lambda p: AMAdamW(p, lr=1e-3, foreach=True), "torch AdamW(foreach)"),
+                            "torch SGD(momentum=0.9, foreach)", False),
+    "AMSGD(fused=True)": (lambda p: AMSGD(p, lr=0.01, fused=True),
+                          "torch SGD(momentum=0.9, foreach)", False),
+    "torch AdamW(foreach)": (lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True), None, False),
+    "torch AdamW(fused=True)": (lambda p: torch.optim.AdamW(p, lr=1e-3, fused=True),
+                                "torch AdamW(foreach)", False),
+    "AMAdamW (default: for-loop on CPU)": (lambda p: AMAdamW(p, lr=1e-3), "torch AdamW(foreach)",
+                                           False),
+    "AMAdamW(foreach=True)": (lambda p: AMAdamW(p, lr=1e-3, foreach=True), "torch AdamW(foreach)",
+                              False),
+    "AMAdamW(fused=True)": (lambda p: AMAdamW(p, lr=1e-3, fused=True), "torch AdamW(foreach)",
+                            True),
 }
 
 
@@ -74,7 +85,7 @@ def measure(reps: int, warmup: int, device: str = "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     models = {name: copy.deepcopy(base) for name in CANDIDATES}
-    opts = {name: fac(list(models[name].parameters())) for name, (fac, _) in CANDIDATES.items()}
+    opts = {name: fac(list(models[name].parameters())) for name, (fac, *_) in CANDIDATES.items()}
 
     def train_step(name: str) -> None:
         opts[name].zero_grad(set_to_none=True)
@@ -123,7 +134,7 @@ def table(title: str, times: dict[str, list[float]], target: float) -> tuple[str
              f"  {'optimizer':<36} {'median ms':>10} {'IQR ms':>8} {'min ms':>8} {'ratio':>6} "
              f"{'(min)':>6} {'target':>7}  verdict"]
     ok = True
-    for n, (_, baseline) in CANDIDATES.items():
+    for n, (_, baseline, targeted) in CANDIDATES.items():
         q = statistics.quantiles([t * 1e3 for t in times[n]], n=4)
         head = f"  {n:<36} {med[n]:>10.2f} {q[2] - q[0]:>8.2f} {best[n]:>8.2f}"
         if baseline is None:
@@ -131,7 +142,10 @@ def table(title: str, times: dict[str, list[float]], target: float) -> tuple[str
             continue
         ratio = med[n] / med[baseline]
         verdict = "PASS" if ratio <= target else "MISS"
-        ok &= ratio <= target
+        if targeted:
+            ok &= ratio <= target
+        else:
+            verdict = f"({verdict.lower()}, info)"
         lines.append(f"{head} {ratio:>6.2f} {best[n] / best[baseline]:>6.2f} "
                      f"{'≤' + format(target, '.2f'):>7}  {verdict}")
     return "\n".join(lines), ok

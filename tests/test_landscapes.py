@@ -246,6 +246,24 @@ def test_vectorised_shapes_and_values(name):
         float(land.value(p[0])), rel=1e-15)
 
 
+@pytest.mark.parametrize("name", [n for n in VARIANTS if VARIANTS[n].value_and_grad is not None])
+def test_value_and_grad_is_value_and_grad(name):
+    """A landscape's one-call ``value_and_grad`` (what the 2-D engine uses) returns the numbers
+    of ``value`` and ``grad``, bit for bit: the same formulas on the same array, only their
+    shared subexpressions computed once."""
+    land = VARIANTS[name]
+    for pts in (_random_points(land, n=37, seed=5), _random_points(land, n=12, seed=6).reshape(3, 4, 2),
+                _random_points(land, n=1, seed=7)[0]):
+        f, g = land.value_and_grad(pts)
+        assert np.asarray(f).dtype == np.float64 and g.dtype == np.float64
+        np.testing.assert_array_equal(f, land.value(pts))
+        np.testing.assert_array_equal(g, land.grad(pts))
+
+
+def test_some_landscapes_have_value_and_grad():
+    assert LANDSCAPES["rosenbrock"].value_and_grad is not None   # (the engine benchmark's)
+
+
 # --------------------------------------------------------------------------- parameters
 
 def test_ill_conditioned_quadratic_defaults():

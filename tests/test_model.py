@@ -476,6 +476,91 @@ def test_taylor_gap_is_the_first_order_change_along_the_displacement():
         0.5 * g[0] @ (d[0] / P[0]), rel=1e-14)
 
 
+def test_sum_terms_give_the_inner_products_of_taylor_gap_and_adamw_parts():
+    """model.adamw_sum_terms summed over any grouping of coordinates (here: segments of one
+    flat row per batch entry, as the batched MLP program sums them with one matrix product),
+    then taylor_gap_from_sums / adamw_parts_from_sums, equal taylor_gap / adamw_parts on each
+    segment; P = None is the identity (AMSGD's form: W = 1/(1+λ), and the β of beta_sgd).
+    Sums of ≤ 7 terms in another order: a few ε relative (1e-12 leaves a margin; a wrong
+    product or sign is O(1) off)."""
+    rng = np.random.default_rng(12)
+    B, sizes = 5, (3, 1, 7)
+    n = sum(sizes)
+    g, d, x = rng.normal(size=(3, B, n))
+    P, Pp = 10 ** rng.uniform(-1, 0.5, size=(2, B, n))
+    lr, wd = 10 ** rng.uniform(-3, -1, size=(B, 1)), rng.uniform(0, 0.5, size=(B, 1))
+    lam = rng.choice(LAMS, size=(B, 1))
+    segs = np.cumsum((0,) + sizes)
+
+    def seg_sums(a):
+        return np.stack([a[:, s:e].sum(1) for s, e in zip(segs[:-1], segs[1:])], 1)
+
+    gd, gx, du, c, dx = (seg_sums(t) for t in
+                         model.adamw_sum_terms(g, d, P, lam, x, True, Pp))
+    gap = model.taylor_gap_from_sums(gd, gx, lr, wd)
+    a = model.adamw_parts_from_sums(du, c, dx, wd)
+    for k, (s, e) in enumerate(zip(segs[:-1], segs[1:])):
+        for b in range(B):
+            sl = (b, slice(s, e))
+            ref_gap = model.taylor_gap(g[sl], d[sl], lr[b, 0], Pp[sl], wd[b, 0], x[sl])
+            _, ref_a, ref_c = model.adamw_parts(g[sl], d[sl], P[sl], lam[b, 0], wd[b, 0], x[sl])
+            assert gap[b, k] == pytest.approx(ref_gap, rel=1e-12, abs=1e-15)
+            assert a[b, k] == pytest.approx(ref_a, rel=1e-12, abs=1e-15)
+            assert c[b, k] == pytest.approx(ref_c, rel=1e-12, abs=1e-15)
+    # torch tensors, no decay, no gap terms: the two parts, the same numbers as NumPy's
+    tt = model.adamw_sum_terms(*(torch.as_tensor(v) for v in (g, d, P)), torch.as_tensor(lam),
+                               with_gap=False)
+    assert len(tt) == 2
+    for t, ref in zip(tt, model.adamw_sum_terms(g, d, P, lam, with_gap=False)):
+        np.testing.assert_array_equal(t.numpy(), ref)
+    # P = I: AMSGD's β from the same sums (model.sgd_form: same β as beta_sgd)
+    gd, du, c = (t.sum(1) for t in model.adamw_sum_terms(g, d, None, lam, None, True, None))
+    a = model.adamw_parts_from_sums(du, c)
+    got = model.beta_from_sums(lr[:, 0] * gd, a, c, lr[:, 0], 0.9)
+    ref = model.beta_sgd(*model.sgd_sums(g, d, 1), lr[:, 0], lam[:, 0], 0.9)
+    np.testing.assert_allclose(got.unclipped, ref.unclipped, rtol=1e-12)
+    np.testing.assert_allclose(got.beta, ref.beta, rtol=1e-12, atol=1e-15)
+
+
+def test_inner_over_a_trailing_pair_is_the_reduction_bit_for_bit():
+    """The 2-D engine's (runs, 2) inner products take a short path (p₀ + p₁): the same numbers
+    as the reduction, bit for bit, infinities, NaN and signed zeros included, except the one
+    documented case −0 + −0 (the reduction gives +0, the short path −0: equal values)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 2)) * 10.0 ** rng.integers(-300, 300, size=(64, 2))
+    b = rng.standard_normal((64, 2))
+    a[:6] = [[-0.0, 0.0], [0.0, -0.0], [np.inf, 1.0], [np.nan, 2.0], [np.inf, -np.inf],
+             [-0.0, -0.0]]
+    b[:6] = 1.0
+    with np.errstate(all="ignore"):
+        got = model.inner(a, b, dim=-1)
+        ref = np.add.reduce(a * b, axis=-1)
+    assert got.shape == (64,) and np.array_equal(got, ref, equal_nan=True)   # (−0 == +0)
+    same_bits = got.view(np.int64) == ref.view(np.int64)
+    assert same_bits[:5].all() and same_bits[6:].all()
+    assert got[5] == ref[5] == 0.0 and np.signbit(got[5]) and not np.signbit(ref[5])
+    c = rng.standard_normal((5, 3, 2))
+    assert np.array_equal(model.inner(c, c, dim=-1), np.add.reduce(c * c, axis=-1))
+
+
+def test_combine_positive_hint_changes_nothing():
+    """``combine(..., positive=True)`` (the caller knows every η > 0) gives the same terms as
+    letting combine check; with an η = 0 among the runs the check must stay (the limit)."""
+    rng = np.random.default_rng(4)
+    lr = rng.uniform(0.01, 1.0, 6)
+    parts = (None, rng.standard_normal(6), rng.uniform(0.0, 2.0, 6))
+    gap = rng.standard_normal(6) * lr
+    bmax = np.full(6, 0.9)
+    a = model.combine([parts], [lr], [lr], gap, bmax)
+    b = model.combine([parts], [lr], [lr], gap, bmax, positive=True)
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y)
+    lr0 = lr.copy()
+    lr0[2] = 0.0
+    t = model.combine([parts], [lr0], [lr0], gap, bmax)
+    assert np.all(np.isfinite(t.numerator)) and t.beta[2] in (0.0, 0.9)
+
+
 def test_lr_zero_takes_the_limit_and_stays_finite():
     """gap/η at η = 0: 0 for a zero gap, ±∞ otherwise (β → β_max or 0); the reported numerator
     and unclipped β are their clipped limits; η = 1e-300 gives the same β."""
