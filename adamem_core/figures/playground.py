@@ -233,6 +233,9 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
                       xpad=_COLORBAR_XPAD), height=fig.layout.height,
         controls=(controls_height(th, _controls_top(th), _button_row(th))
                   if animate and trajectories else 0)))
+    if th.lecture:    # a projector's narrow column: the title from the chart's left edge, not
+        # the plot's (the y labels' margin would push a long title out of the chart)
+        fig.update_layout(title=dict(xref="container", x=0.0, pad=dict(l=10)))
 
     if animate and trajectories:
         frames = []
