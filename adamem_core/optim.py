@@ -382,7 +382,7 @@ class AMSGD(_AMBase):
         g0 = self.param_groups[0]
         loss = self._closure_loss(closure, g0["loss_gap"] == "exact")
 
-        # the fused path forms the coupled decay g + μx inside its kernels (no extra pass)
+        # (the fused path forms the coupled decay g + μx inside its kernels: no extra pass)
         scope_global = g0["beta_scope"] == "global"
         red = self._reduction(not scope_global)
         fused = self._fused_step(red)
@@ -391,18 +391,16 @@ class AMSGD(_AMBase):
             params, views, grads = self._gather(group)
             if not params:
                 continue
-            decayed = grads
-            if group["weight_decay"] != 0:
-                decayed = torch._foreach_add(grads, views, alpha=group["weight_decay"]) \
-                    if not fused else None
-                if not fused:
-                    grads = decayed
+            wd = group["weight_decay"]
+            if wd != 0 and not fused:
+                grads = torch._foreach_add(grads, views, alpha=wd)
             lr = float(group["lr"])
             dirs = []
             for k, (p, g) in enumerate(zip(params, grads)):
                 st = self.state[p]
                 if "direction" not in st:       # d_0 = g_0: the first step is a gradient step
-                    g = g if decayed is not None else g + group["weight_decay"] * views[k]
+                    if fused and wd != 0:       # (the fused kernels add the decay themselves)
+                        g = g + wd * views[k]
                     st["direction"] = _dist.like(p, torch.view_as_complex(g.detach().clone())
                                                  if torch.is_complex(p) else
                                                  g.detach().clone(
@@ -433,12 +431,11 @@ class AMSGD(_AMBase):
             gg, gd, dd = torch.stack(sums).to(torch.float64).unbind(1)
         else:
             sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
-        if fused:
-            pass
-        elif len(sums) == 1:   # one tensor (e.g. a flattened model): no stacking
-            gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
-        else:
-            gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64) for k in range(3))
+            if len(sums) == 1:   # one tensor (e.g. a flattened model): no stacking
+                gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
+            else:
+                gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64)
+                              for k in range(3))
         if red is not None and not scope_global:   # each tensor's sums over all its shards
             gg, gd, dd = red.tensor_sums(torch.stack([gg, gd, dd]), all_p)
         lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
