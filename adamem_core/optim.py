@@ -124,11 +124,21 @@ class _AMBase(Optimizer):
     def last_stats(self, value: dict[str, torch.Tensor] | None) -> None:
         self.__dict__["_stats"] = dict(value or {})
 
-    def _set_stats(self, stats: dict[str, torch.Tensor]) -> None:
-        # updated in place: under torch.compile a mutation of an existing dict is replayed
-        # after the graph, where a new attribute on the optimizer was dropped
+    def _set_stats(self, beta: torch.Tensor, terms: Any, effective_momentum: torch.Tensor
+                   ) -> None:
+        """``last_stats``: the β used, the closed form's terms (``model.BetaTerms``) and the
+        effective momentum. Updated in place: under torch.compile a mutation of an existing dict
+        is replayed after the graph, where a new attribute on the optimizer was dropped."""
         self._stats.clear()
-        self._stats.update(stats)
+        self._stats.update({
+            "beta": beta,
+            "model_beta": terms.beta,
+            "unclipped": terms.unclipped,
+            "numerator": terms.numerator,
+            "denominator": terms.denominator,
+            "loss_gap": terms.gap,
+            "effective_momentum": effective_momentum,
+        })
 
     def _closure_loss(self, closure: Callable[[], Any] | None, needed: bool = False) -> Any:
         """The closure's loss (under ``enable_grad``); ``needed`` (the exact gap) makes a
@@ -518,15 +528,7 @@ class AMSGD(_AMBase):
 
         beta_used = used[0] if scope_global else torch.cat(used)
         lam_used = lams[0] if scope_global else _per_tensor(lams, device)
-        self._set_stats({
-            "beta": beta_used,
-            "model_beta": terms.beta,
-            "unclipped": terms.unclipped,
-            "numerator": terms.numerator,
-            "denominator": terms.denominator,
-            "loss_gap": terms.gap,
-            "effective_momentum": model.effective_momentum(beta_used, lam_used),
-        })
+        self._set_stats(beta_used, terms, model.effective_momentum(beta_used, lam_used))
         return loss
 
 
@@ -676,76 +678,19 @@ class AMAdamW(_AMBase):
         device = entries[0][1].device
         keys = [e[1] for e in entries]
         gap = self._exact_gap(loss, keys, g0["maximize"], red) if exact else None
-        zero = None
 
         fused = self._fused_step(red, all(e[7] or "prev_scale" in e[4] for e in entries))
+        need_gaps = gap is None or not scope_global   # (per-tensor exact: the split's shares)
         if fused:   # phases 1 and 2 in one compiled pass per tensor
             gap_v, a_v, c_v, h_v, scal = self._fused_sums(entries, device)
             Ps = []
-            if gap is not None and scope_global:
+            if not need_gaps:
                 gap_v = None
-        # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
-        #    step's η', μ' and preconditioner P' = √v'·s' + e' (v before this step's update)
-        gaps = []
-        need_gaps = gap is None or not scope_global   # (per-tensor exact: the split's shares)
-        for group, p, x, g, st, beta1_max, beta2, first in entries:
-            if not need_gaps or fused:
-                break
-            if first:
-                if zero is None:
-                    zero = torch.zeros((), dtype=torch.float64, device=device)
-                gaps.append(zero)                  # d_0 = 0: no memory plane above ℓ_g
-                continue
-            d = _real(st["exp_avg"])
-            if "prev_scale" in st:
-                P_prev = model.precondition(_real(st["exp_avg_sq"]), st["prev_scale"],
-                                            st["prev_eps"])
-            else:   # a checkpoint from before this convention: the current P stands in
-                P_prev = None
-            lr_prev = st.get("prev_lr", float(group["lr"]))
-            wd_prev = st.get("prev_wd", float(group["weight_decay"]))
-            if P_prev is None:
-                P_prev = self._current_precond(group, st, g, beta1_max, beta2)
-            gaps.append(model.taylor_gap(g, d, lr_prev, P_prev, wd_prev, x).to(torch.float64))
-
-        # 2. second moment (as AdamW), preconditioner, each tensor's parts of the closed form
-        foreach = _use_foreach(g0["foreach"], [e[1] for e in entries])
-        if fused:
-            pass
-        elif foreach:
-            vs = [_real(e[4]["exp_avg_sq"]) for e in entries]
-            gs = [e[3] for e in entries]
-            b2 = [e[6] for e in entries]
-            if len(set(b2)) == 1:
-                torch._foreach_mul_(vs, b2[0])
-                torch._foreach_addcmul_(vs, gs, gs, value=1 - b2[0])
-            else:
-                for v, g, b in zip(vs, gs, b2):
-                    v.mul_(b).addcmul_(g, g, value=1 - b)
-        if not fused:
-            Ps, scal, a_s, c_s = [], [], [], []
-        for group, p, x, g, st, beta1_max, beta2, first in entries:
-            if fused:
-                break
-            st["step"] += 1
-            v = _real(st["exp_avg_sq"])
-            if not foreach:
-                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
-            s, e = model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
-            P = model.precondition(v, s, e)
-            Ps.append(P)
-            scal.append((s, e))
-            _, a, c = model.adamw_parts(g, _real(st["exp_avg"]), P,
-                                        model.first_step_lam(group["lam"], first),
-                                        group["weight_decay"], x, with_gap=False)
-            a_s.append(a)
-            c_s.append(c)
+        else:
+            gap_v, a_v, c_v, Ps, scal = self._eager_sums(entries, need_gaps, g0["foreach"],
+                                                         device)
         lrs = [float(e[0]["lr"]) for e in entries]
         firsts = [e[7] for e in entries]
-        if not fused:
-            a_v, c_v = torch.stack(a_s).to(torch.float64), torch.stack(c_s).to(torch.float64)
-            gap_v = torch.stack(gaps) if gaps else None
         bmax = [e[5] for e in entries]
         if scope_global:
             # weights ω_i = η_i; a tensor at its first step takes AdamW's step (no say in β)
@@ -778,7 +723,6 @@ class AMAdamW(_AMBase):
             betas_model = list(terms.beta.unbind(0))
 
         # 3. the update: d ← d + z(g − d), x ← (1 − ημ)x − η P⁻¹d
-        used, eff = [], []
         if fused:   # one compiled pass per tensor
             used = self._fused_update(entries, scal, betas_model, device)
             beta_used = used[0] if scope_global else torch.stack(used)
@@ -787,13 +731,107 @@ class AMAdamW(_AMBase):
             ratio = h_v / n_v
             eff_out = model.effective_momentum_mean(
                 beta_used, ratio.mean() if scope_global else ratio)
+        else:
+            used, eff = self._eager_update(entries, Ps, scal, betas_model, device)
+            if scope_global:
+                beta_used, eff_out = used[0], torch.stack(eff).mean()
+            else:
+                beta_used, eff_out = torch.stack(used), torch.stack(eff)
+        if red is not None and red.members:   # the shards' means of 1 − z, completed
+            eff_out = self._reduced_effective_momentum(red.per_tensor, eff_rows, beta_used)
+        self._set_stats(beta_used, terms, eff_out)
+        return loss
+
+    @staticmethod
+    def _advance(group: dict, st: dict, beta1_max: float, beta2: float) -> tuple:
+        """Counts the step and returns this step's (s, e) of P = √v·s + e."""
+        st["step"] += 1
+        bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
+        return model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
+
+    @staticmethod
+    def _beta_and_lam(group: dict, bm: torch.Tensor, first: bool, beta1_max: float,
+                      device: torch.device) -> tuple[torch.Tensor, float]:
+        """The β a tensor uses (the model's, or the fixed β₁) and its λ; at AdamW's first step
+        β₁max and no λ."""
+        beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
+        lam = group["lam"]
+        if first:
+            beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
+            lam = model.first_step_lam(lam, True)
+        return beta, lam
+
+    @staticmethod
+    def _remember(group: dict, st: dict, beta: torch.Tensor, s: Any, e: Any) -> None:
+        """The state the next step needs: ∏β for the bias correction, and this step's η, μ and
+        P = √v·s + e for the next taylor gap."""
+        st["prod_beta1"] = st["prod_beta1"] * beta
+        st["prev_lr"], st["prev_wd"] = float(group["lr"]), float(group["weight_decay"])
+        st["prev_scale"], st["prev_eps"] = s, e
+
+    def _eager_sums(self, entries: list, need_gaps: bool, foreach_flag: bool | None,
+                    device: torch.device) -> tuple:
+        """Phases 1 and 2, eagerly: per-tensor taylor gaps (or None), parts a and c as float64
+        vectors, each tensor's P and (s, e)."""
+        # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
+        #    step's η', μ' and preconditioner P' = √v'·s' + e' (v before this step's update)
+        gaps, zero = [], None
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
+            if not need_gaps:
+                break
+            if first:
+                if zero is None:
+                    zero = torch.zeros((), dtype=torch.float64, device=device)
+                gaps.append(zero)                  # d_0 = 0: no memory plane above ℓ_g
+                continue
+            d = _real(st["exp_avg"])
+            if "prev_scale" in st:
+                P_prev = model.precondition(_real(st["exp_avg_sq"]), st["prev_scale"],
+                                            st["prev_eps"])
+            else:   # a checkpoint from before this convention: the current P stands in
+                P_prev = self._current_precond(group, st, g, beta1_max, beta2)
+            lr_prev = st.get("prev_lr", float(group["lr"]))
+            wd_prev = st.get("prev_wd", float(group["weight_decay"]))
+            gaps.append(model.taylor_gap(g, d, lr_prev, P_prev, wd_prev, x).to(torch.float64))
+
+        # 2. second moment (as AdamW), preconditioner, each tensor's parts of the closed form
+        foreach = _use_foreach(foreach_flag, [e[1] for e in entries])
+        if foreach:
+            vs = [_real(e[4]["exp_avg_sq"]) for e in entries]
+            gs = [e[3] for e in entries]
+            b2 = [e[6] for e in entries]
+            if len(set(b2)) == 1:
+                torch._foreach_mul_(vs, b2[0])
+                torch._foreach_addcmul_(vs, gs, gs, value=1 - b2[0])
+            else:
+                for v, g, b in zip(vs, gs, b2):
+                    v.mul_(b).addcmul_(g, g, value=1 - b)
+        Ps, scal, a_s, c_s = [], [], [], []
+        for group, p, x, g, st, beta1_max, beta2, first in entries:
+            v = _real(st["exp_avg_sq"])
+            if not foreach:
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            s, e = self._advance(group, st, beta1_max, beta2)
+            P = model.precondition(v, s, e)
+            Ps.append(P)
+            scal.append((s, e))
+            _, a, c = model.adamw_parts(g, _real(st["exp_avg"]), P,
+                                        model.first_step_lam(group["lam"], first),
+                                        group["weight_decay"], x, with_gap=False)
+            a_s.append(a)
+            c_s.append(c)
+        return (torch.stack(gaps) if gaps else None, torch.stack(a_s).to(torch.float64),
+                torch.stack(c_s).to(torch.float64), Ps, scal)
+
+    def _eager_update(self, entries: list, Ps: list, scal: list, betas_model: list,
+                      device: torch.device) -> tuple[list, list]:
+        """Phase 3, eagerly, and the state the next step needs: the β and the effective
+        momentum of each tensor."""
+        used, eff = [], []
         for (group, p, x, g, st, beta1_max, beta2, first), P, (s, e), bm in zip(
-                [] if fused else entries, Ps, scal, betas_model):
-            beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
-            lam, lr, wd = group["lam"], float(group["lr"]), float(group["weight_decay"])
-            if first:   # AdamW's first step: β₁max and no λ
-                beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
-                lam = model.first_step_lam(lam, True)
+                entries, Ps, scal, betas_model):
+            beta, lam = self._beta_and_lam(group, bm, first, beta1_max, device)
+            lr, wd = float(group["lr"]), float(group["weight_decay"])
             used.append(beta)
             d = _real(st["exp_avg"])
             if lam == 0:
@@ -808,38 +846,15 @@ class AMAdamW(_AMBase):
             if wd != 0:
                 x.mul_(1 - lr * wd)
             x.addcdiv_(d, P, value=-lr)
-            st["prod_beta1"] = st["prod_beta1"] * beta
-            # what the next step's taylor gap needs: this step's η, μ and P = √v·s + e
-            st["prev_lr"], st["prev_wd"] = lr, wd
-            st["prev_scale"], st["prev_eps"] = s, e
-
-        if fused:
-            pass
-        elif scope_global:
-            beta_used, eff_out = used[0], torch.stack(eff).mean()
-        else:
-            beta_used, eff_out = torch.stack(used), torch.stack(eff)
-        if red is not None and red.members:   # the shards' means of 1 − z, completed
-            eff_out = self._reduced_effective_momentum(red.per_tensor, eff_rows, beta_used)
-        self._set_stats({
-            "beta": beta_used,
-            "model_beta": terms.beta,
-            "unclipped": terms.unclipped,
-            "numerator": terms.numerator,
-            "denominator": terms.denominator,
-            "loss_gap": terms.gap,
-            "effective_momentum": eff_out,
-        })
-        return loss
+            self._remember(group, st, beta, s, e)
+        return used, eff
 
     def _fused_sums(self, entries: list, device: torch.device) -> tuple:
         """The fused path's phases 1 and 2 (``model.adamw_step_sums``, one compiled pass per
         tensor): per-tensor (gap, a, c, h) as float64 vectors and each tensor's (s, e)."""
         rows, scal = [], []
         for group, p, x, g, st, beta1_max, beta2, first in entries:
-            st["step"] += 1
-            bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
-            s, e = model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
+            s, e = self._advance(group, st, beta1_max, beta2)
             scal.append((s, e))
             lam = model.first_step_lam(group["lam"], first)
             if first:   # d = 0: the gap is 0 whatever the previous scalars (none exist)
@@ -861,21 +876,15 @@ class AMAdamW(_AMBase):
         used, rows = [], []
         for (group, p, x, g, st, beta1_max, beta2, first), (s, e), bm in zip(
                 entries, scal, betas_model):
-            beta = bm if group["beta1"] is None else _scalar(group["beta1"], device)
-            lam, lr, wd = group["lam"], float(group["lr"]), float(group["weight_decay"])
-            if first:   # AdamW's first step: β₁max and no λ
-                beta = model.first_step_beta(beta, _scalar(beta1_max, device), True)
-                lam = model.first_step_lam(lam, True)
+            beta, lam = self._beta_and_lam(group, bm, first, beta1_max, device)
             used.append(beta)
             rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
-                         self._packed((lam, lr, wd), device), torch.stack([beta, s, e])))
+                         self._packed((lam, float(group["lr"]), float(group["weight_decay"])),
+                                      device), torch.stack([beta, s, e])))
         _fused.run("adamw_update", rows)
         for (group, p, x, g, st, beta1_max, beta2, first), (s, e), beta in zip(
                 entries, scal, used):
-            lr, wd = float(group["lr"]), float(group["weight_decay"])
-            st["prod_beta1"] = st["prod_beta1"] * beta
-            st["prev_lr"], st["prev_wd"] = lr, wd
-            st["prev_scale"], st["prev_eps"] = s, e
+            self._remember(group, st, beta, s, e)
         return used
 
     @staticmethod
