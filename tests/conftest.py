@@ -37,6 +37,18 @@ _COMPONENTS: dict[str, object] = {}
 
 
 @pytest.fixture
+def one_cpu_thread() -> Iterator[None]:
+    """torch on one thread for the test (and the previous count restored): reductions then add
+    in one order, whatever the machine's core count."""
+    import torch   # (only the tests that ask for it pay for the import)
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def new_app() -> Callable[..., "object"]:
     """``new_app(query=None, timeout=90)`` → an AppTest of app.py (not yet run); ``query`` is
     the URL's query string, as a dict (a link being opened)."""

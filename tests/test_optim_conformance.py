@@ -43,11 +43,8 @@ CPU = "cpu"
 
 
 @pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_cpu_thread(one_cpu_thread):   # (tests/conftest.py)
     yield
-    torch.set_num_threads(n)
 
 
 # ============================================================================= the infos
@@ -153,6 +150,14 @@ def _step(opt, info, closure):
     return opt.step(closure)
 
 
+def _train(opt, info, closure, scheds, n):
+    """n steps, each followed by every scheduler's step (ReduceLROnPlateau reads the loss)."""
+    for _ in range(n):
+        loss = _step(opt, info, closure)
+        for s in scheds:
+            s.step(loss.item()) if isinstance(s, ReduceLROnPlateau) else s.step()
+
+
 # ============================================================================= checks
 def test_infos_do_not_specify_global_cliquey_kwargs():
     for info in INFOS.values():
@@ -204,10 +209,7 @@ def test_forloop_goes_right_direction(info, oi, dtype):
         scheds = [s(opt) for s in sched_ctors]
         closure = _wb_closure(opt, w, b, x)
         initial = closure().item()
-        for _ in range(5):
-            loss = _step(opt, info, closure)
-            for s in scheds:
-                s.step(loss.item()) if isinstance(s, ReduceLROnPlateau) else s.step()
+        _train(opt, info, closure, scheds, 5)
         final = closure().item()
         if oi.kwargs.get("maximize"):
             assert final > initial
@@ -501,10 +503,7 @@ def test_param_group_with_lrscheduler_goes_right_direction(name):
         scheds = [s(opt) for s in sched_ctors]
         closure = _wb_closure(opt, w, b, x)
         initial = closure().item()
-        for _ in range(10):
-            loss = _step(opt, info, closure)
-            for s in scheds:
-                s.step(loss.item()) if isinstance(s, ReduceLROnPlateau) else s.step()
+        _train(opt, info, closure, scheds, 10)
         assert closure().item() < initial
         assert all(math.isfinite(p.sum().item()) for p in (w, b))
 

@@ -25,11 +25,8 @@ pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dis
 
 
 @pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_cpu_thread(one_cpu_thread):   # (tests/conftest.py)
     yield
-    torch.set_num_threads(n)
 
 
 F64 = torch.float64
