@@ -36,6 +36,15 @@ def param_groups(params: list, split: dict | None) -> list:
     return [{"params": params[:split["at"]], "lr": split["lr"]}, {"params": params[split["at"]:]}]
 
 
+def step(opt, closure, kw: dict) -> None:
+    """One step: through the closure where the exact gap needs it, else backward then step."""
+    if kw.get("loss_gap") == "exact":
+        opt.step(closure)
+    else:
+        closure()
+        opt.step()
+
+
 # name → wrapper, optimizer, keywords (shard_group/loss_group: True = dist.group.WORLD),
 # optional param groups, the keywords of the single-process reference (default: the same,
 # without the groups), whether the per-tensor stats are each rank's own tensors (ZeRO)

@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from adamem_core import AMAdamW, AMSGD  # noqa: E402
-from _distributed_cases import SCENARIOS, STEPS, data, make_model, param_groups  # noqa: E402
+from _distributed_cases import (SCENARIOS, STEPS, data, make_model, param_groups,  # noqa: E402
+                                step)
 
 
 def _loss(model, X, y):
@@ -97,11 +98,7 @@ def _run(name: str, case: dict, rank: int, world: int) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(STEPS):
-            if kw.get("loss_gap") == "exact":
-                opt.step(closure)
-            else:
-                closure()
-                opt.step()
+            step(opt, closure, kw)
             if inner.last_stats is None:   # a ZeRO rank that owns no tensor
                 continue
             betas.append(inner.last_stats["beta"].detach().clone())

@@ -32,7 +32,8 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _distributed_cases import SCENARIOS, STEPS, data, make_model, param_groups  # noqa: E402
+from _distributed_cases import (SCENARIOS, STEPS, data, make_model, param_groups,  # noqa: E402
+                                step)
 
 from adamem_core import AMAdamW, AMSGD  # noqa: E402
 
@@ -92,11 +93,7 @@ def _reference(case: dict) -> dict:
 
     betas, unclipped = [], []
     for _ in range(STEPS):
-        if kw.get("loss_gap") == "exact":
-            opt.step(closure)
-        else:
-            closure()
-            opt.step()
+        step(opt, closure, kw)
         betas.append(opt.last_stats["beta"].clone())
         unclipped.append(opt.last_stats["unclipped"].clone())
     return {"params": [p.detach().clone() for p in params], "betas": betas,
