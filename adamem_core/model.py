@@ -148,6 +148,8 @@ def inner(a: Any, b: Any, dim: Dim = None, weight: Any = None) -> Any:
 
 
 def _where(cond: Any, a: Any, b: Any) -> Any:
+    if type(cond) is bool:   # Python scalars (the optimizers' β on a CPU host) stay Python
+        return a if cond else b
     if _is_torch(cond):
         if _is_torch(a) or _is_torch(b):   # a Python scalar stays one: no host→device copy
             return torch.where(cond, a, b)
@@ -161,6 +163,8 @@ def _where(cond: Any, a: Any, b: Any) -> Any:
 
 
 def _clip(a: Any, lo: Any, hi: Any) -> Any:
+    if type(a) is float and type(hi) is float:   # (NaN stays NaN, as with the arrays)
+        return min(max(a, lo), hi)
     if _is_torch(a):
         return a.clamp(min=lo, max=hi) if not _is_torch(hi) else torch.minimum(a.clamp(min=lo), hi)
     return np.minimum(np.maximum(a, lo), hi)
@@ -239,6 +243,21 @@ def clip_beta(numerator: Any, denominator: Any, beta_max: Any) -> tuple[Any, Any
 def sgd_sums(g: Any, d: Any, dim: Dim = None) -> tuple[Any, Any, Any]:
     r"""(⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩): the three inner products AM-SGD needs."""
     return inner(g, g, dim), inner(g, d, dim), inner(d, d, dim)
+
+
+def sgd_sums_each(gs: list, ds: list) -> Any:
+    r"""The three inner products of :func:`sgd_sums` for each pair of torch tensors
+    ``(gs[i], ds[i])``, as one float64 tensor of shape ``(3, n)`` (rows ⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩):
+    the optimizers' hot path, the same numbers as :func:`sgd_sums` per tensor (each tensor
+    flattened once, one kernel per product, one stack for all)."""
+    out = []
+    for g, d in zip(gs, ds):
+        acc = acc_dtype(g.dtype)
+        g, d = g.reshape(-1), d.reshape(-1)
+        if g.dtype != acc:
+            g, d = g.to(acc), d.to(acc)
+        out += (torch.dot(g, g), torch.dot(g, d), torch.dot(d, d))
+    return torch.stack(out).view(-1, 3).t().to(torch.float64)
 
 
 def taylor_gap_sgd(gd: Any, lr: Any) -> Any:

@@ -90,9 +90,14 @@ def _scalar(value: float, device: torch.device) -> torch.Tensor:
     return torch.full((), float(value), dtype=torch.float64, device=device)
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
 def _real(t: torch.Tensor) -> torch.Tensor:
     """The tensor the maths works on: a DTensor's local shard (never flattened or reshaped:
     ``adamem_core.distributed``), as its real view if complex."""
+    if type(t) in _PLAIN:   # (the common case, answered without the DTensor check)
+        return torch.view_as_real(t) if t.is_complex() else t
     t = _dist.local(t)
     return torch.view_as_real(t) if torch.is_complex(t) else t
 
@@ -103,6 +108,15 @@ def _step_value(step: torch.Tensor) -> Any:
     if torch.compiler.is_compiling():
         return step
     return step.item()
+
+
+def _host_scalars(device: torch.device) -> bool:
+    """Whether a global β is chosen on the host in Python floats: on a CPU in eager mode, where
+    reading the three sums costs nothing and the closed form's float64 arithmetic is then the
+    same without some twenty 0-dim tensor operations (a third of AM-SGD's per-step overhead).
+    On a GPU it stays on the device (a read would synchronise), and under ``torch.compile`` in
+    the graph."""
+    return device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
@@ -129,16 +143,13 @@ class _AMBase(Optimizer):
         """``last_stats``: the β used, the closed form's terms (``model.BetaTerms``) and the
         effective momentum. Updated in place: under torch.compile a mutation of an existing dict
         is replayed after the graph, where a new attribute on the optimizer was dropped."""
+        values = [beta, terms.beta, terms.unclipped, terms.numerator, terms.denominator,
+                  terms.gap, effective_momentum]
+        if not isinstance(beta, torch.Tensor):   # β chosen on the host: as float64 tensors
+            values = torch.tensor([float(v) for v in values], dtype=torch.float64).unbind()
         self._stats.clear()
-        self._stats.update({
-            "beta": beta,
-            "model_beta": terms.beta,
-            "unclipped": terms.unclipped,
-            "numerator": terms.numerator,
-            "denominator": terms.denominator,
-            "loss_gap": terms.gap,
-            "effective_momentum": effective_momentum,
-        })
+        self._stats.update(zip(("beta", "model_beta", "unclipped", "numerator", "denominator",
+                                "loss_gap", "effective_momentum"), values))
 
     def _closure_loss(self, closure: Callable[[], Any] | None, needed: bool = False) -> Any:
         """The closure's loss (under ``enable_grad``); ``needed`` (the exact gap) makes a
@@ -440,12 +451,7 @@ class AMSGD(_AMBase):
                 for gr, ps, xs, gs, ds in groups for x, g, d in zip(xs, gs, ds)])
             gg, gd, dd = torch.stack(sums).to(torch.float64).unbind(1)
         else:
-            sums = [model.sgd_sums(g, d) for g, d in zip(all_g, all_d)]
-            if len(sums) == 1:   # one tensor (e.g. a flattened model): no stacking
-                gg, gd, dd = (v.reshape(1).to(torch.float64) for v in sums[0])
-            else:
-                gg, gd, dd = (torch.stack([s[k] for s in sums]).to(torch.float64)
-                              for k in range(3))
+            gg, gd, dd = model.sgd_sums_each(all_g, all_d)
         if red is not None and not scope_global:   # each tensor's sums over all its shards
             gg, gd, dd = red.tensor_sums(torch.stack([gg, gd, dd]), all_p)
         lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
@@ -459,6 +465,10 @@ class AMSGD(_AMBase):
                 rows = [gg, gd, dd] if constant or exact else [gg, gd, dd,
                                                                gd * _per_tensor(prev_lrs, device)]
                 s = self._global_sums(torch.stack(rows), red, all_p)
+                if not fused and _host_scalars(device):
+                    s = s.tolist()
+                    if gap is not None:
+                        gap = gap.item()
                 if not exact and not constant:
                     gap = s[3]
                 terms = model.beta_sgd(s[0], s[1], s[2], lrs[0], lams[0], g0["beta_max"], gap)
@@ -491,11 +501,12 @@ class AMSGD(_AMBase):
 
         # per group: the β used (the model's, or the fixed one: a 0-dim tensor, or one per
         # tensor), then d ← (1−b)d + b·g with b = (1−β)/(1+λ) (model.direction_coefficients)
+        on_host = not isinstance(terms.beta, torch.Tensor)
         used, i = [], 0
         for group, params, views, grads, dirs in groups:
             n = len(params)
             if group["beta"] is not None:
-                beta = _scalar(group["beta"], device)
+                beta = float(group["beta"]) if on_host else _scalar(group["beta"], device)
             else:
                 beta = terms.beta if scope_global else terms.beta[i:i + n]
             i += n
@@ -504,7 +515,9 @@ class AMSGD(_AMBase):
             cast: dict[torch.dtype, Any] = {}
             coef_b = []
             for k, d in enumerate(dirs):
-                if b.dim() == 0:
+                if on_host:
+                    coef_b.append(float(b))
+                elif b.dim() == 0:
                     if d.dtype not in cast:
                         cast[d.dtype] = b.to(d.dtype)
                     coef_b.append(cast[d.dtype])

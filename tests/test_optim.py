@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from adamem_core import OPTIMIZERS, AMAdamW, AMSGD, model
+from adamem_core import optim as optim_module
 
 pytestmark = pytest.mark.numerical   # rerun by scripts/test.sh with NumPy's dispatch limited
 
@@ -836,6 +837,9 @@ class _HostSyncGuard:
 
 @pytest.mark.parametrize("name", OPT_NAMES)
 def test_step_does_not_read_device_values_on_the_host(name, monkeypatch):
+    # the device path, as a GPU takes it (on a CPU a global β is chosen from host floats:
+    # optim._host_scalars, compared with this path in test_host_scalars_equal_the_device_path)
+    monkeypatch.setattr(optim_module, "_host_scalars", lambda device: False)
     prob = PROBLEMS[1]
     params, loss_fn = prob.make()
     opt = make_opt(name, params, prob)
@@ -852,6 +856,56 @@ def test_step_does_not_read_device_values_on_the_host(name, monkeypatch):
             guard.active = False
     for v in opt.last_stats.values():
         assert v.device == params[0].device
+
+
+HOST_CASES = {   # configurations whose global β takes the host path on a CPU
+    "taylor": {},
+    "lam0_bmax": dict(lam=0.0, beta_max=0.5),
+    "exact": dict(loss_gap="exact", lam=1.0),
+    "fixed_beta": dict(beta=0.9, lam=0.0),
+    "wd_nesterov": dict(weight_decay=1e-3, nesterov=True),
+    "foreach": dict(foreach=True),
+    "maximize": dict(maximize=True),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("case", list(HOST_CASES))
+def test_host_scalars_equal_the_device_path(case, dtype, monkeypatch):
+    """On a CPU AM-SGD's global β is computed from the three sums read as Python floats
+    (``optim._host_scalars``); on a GPU the same ``model`` functions run on 0-dim float64
+    tensors. Both are IEEE float64 with the operations in the same order, so β agrees to
+    rounding (each of the closed form's ~10 operations is correctly rounded in both, but torch
+    may contract a multiply-add: a few ulps, rtol 1e-14). The update then uses the coefficient
+    as a Python scalar or as a tensor of the parameters' dtype, identical after the cast, so
+    the parameters agree to the dtype's rounding over 15 steps of a schedule that changes lr
+    (the taylor gap's η' ≠ η) and passes through 0 (float64: 1e-12; float32: 1e-5 relative);
+    lr 0.6 keeps β inside (0, β_max) on most steps, so the clip alone does not decide it."""
+    prob = PROBLEMS[1]
+    runs = {}
+    for host in (True, False):
+        monkeypatch.setattr(optim_module, "_host_scalars",
+                            lambda device, host=host: host and device.type == "cpu")
+        params, loss_fn = prob.make(dtype, CPU)
+        opt = AMSGD(params, lr=0.6, **HOST_CASES[case])
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: [1.0, 0.5, 0.0, 1.0, 0.7][t % 5])
+        stats = []
+        for _ in range(15):
+            opt.step(closure_for(opt, loss_fn))
+            sched.step()
+            stats.append({k: v.clone() for k, v in opt.last_stats.items()})
+        runs[host] = (flat(params), stats)
+    (p_host, s_host), (p_dev, s_dev) = runs[True], runs[False]
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(p_host, p_dev, rtol=rtol, atol=rtol * p_dev.abs().max().item())
+    for t, (a, b) in enumerate(zip(s_host, s_dev)):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k].dtype == b[k].dtype == torch.float64 and a[k].shape == b[k].shape
+            tol = 1e-14 if (t == 0 or dtype == torch.float64) else rtol * 100
+            torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol * (1 + b[k].abs().item()),
+                                       msg=f"step {t}, {k}")
 
 
 # ----------------------------------------------------------------------------- CUDA
