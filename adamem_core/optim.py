@@ -533,7 +533,8 @@ class AMSGD(_AMBase):
                 step_dirs = torch._foreach_lerp(dirs, grads, coef_b) if group["nesterov"] else dirs
                 torch._foreach_add_(views, step_dirs, alpha=-lr)
             else:
-                for x, g, d, bk in zip(views, grads, dirs, coef_b):
+                # (last tensor first: its g and d are the ones the sums left in the cache)
+                for x, g, d, bk in zip(views[::-1], grads[::-1], dirs[::-1], coef_b[::-1]):
                     d.lerp_(g, bk)
                     x.add_(d.lerp(g, bk) if group["nesterov"] else d, alpha=-lr)
             for p in params:
