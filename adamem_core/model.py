@@ -610,8 +610,18 @@ def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> 
     gap = taylor_gap(g, d, lr_prev, precondition(v, s_prev, e_prev), wd_prev, x)
     v.copy_(v * beta2 + (1 - beta2) * (g * g))
     P = precondition(v, s, e)
-    _, a, c = adamw_parts(g, d, P, lam, wd, x, with_gap=False)
-    h = (1.0 / (1.0 + lam * P)).sum(dtype=acc_dtype(P.dtype))
+    # adamw_parts with two reciprocals instead of four divisions (a division is the costliest
+    # step of the generated kernel): P⁻¹ and q = (1+λP)⁻¹ give u = P⁻¹d, W(d−g) = P⁻¹q(d−g)
+    # and h = Σq
+    if g.dtype not in (torch.float32, torch.float64):   # (as adamw_parts: float32 copies)
+        g, d, P = g.float(), d.float(), P.float()
+        x = None if x is None else x.float()
+    inv_p, q = 1.0 / P, 1.0 / (1.0 + lam * P)
+    diff = d - g
+    c = inner(diff * (inv_p * q), diff)
+    a = adamw_parts_from_sums(inner(diff, d * inv_p), c,
+                              None if x is None else inner(diff, x), wd)
+    h = q.sum(dtype=acc_dtype(P.dtype))
     return torch.stack([gap.to(h.dtype), a.to(h.dtype), c.to(h.dtype), h])
 
 
