@@ -240,8 +240,9 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
     (xa, xb), (ya, yb) = landscape.domain
     bound = DIVERGENCE_BOUND * max(xb - xa, yb - ya, 1e-12)
     value_and_grad = _value_and_grad(landscape)
-    taylor_gap, adamw_parts, combine = model.taylor_gap, model.adamw_parts, model.combine
-    coefficients = model.direction_coefficients_adamw
+    taylor_gap, taylor_gap_along = model.taylor_gap, model.taylor_gap_along
+    parts_of, beta_from_sums = model.adamw_parts_lean, model.beta_from_sums
+    coefficients, proximal_scale = model.direction_coefficients_adamw, model.proximal_scale
 
     k = _Runs(specs)
     # Per-run constants, pre-broadcast to the (R, 2) shape of the iterates (same-shape NumPy
@@ -254,7 +255,6 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
     lr_c, lam_c = full(k.lr), full(k.lam)
     wdc_c = full(k.wd_coupled) if k.wd_coupled.any() else None
     decay_c = full(1.0 - k.lr * k.wd_decoupled) if k.wd_decoupled.any() else None
-    wd_dec = k.wd_decoupled if k.wd_decoupled.any() else 0.0
     any_adam = bool(k.adam.any())
     any_exact, any_nest, any_tsgd = bool(k.exact.any()), bool(k.nesterov.any()), bool(k.torch_sgd.any())
     any_fixed = bool((~k.adaptive).any())
@@ -273,6 +273,13 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
     mom_c = full(np.nan_to_num(k.fixed))
     init_g = full(~k.adam).astype(bool)   # d_0 = g_0 on the SGD paths, 0 (AdamW's m_0) otherwise
     lam_first = model.first_step_lam(lam_c, _col(k.adam)) if any_adam else lam_c
+    # the taylor gap after the first step: s·⟨g, P'⁻¹d + μ'x⟩ (model.taylor_gap_factors; η' and
+    # μ' never change), one inner product; the decoupled decay's μ for the parts (a, c)
+    gap_s, gap_m = model.taylor_gap_factors(k.lr, k.wd_decoupled)
+    gap_m = full(gap_m) if k.wd_decoupled.any() else None
+    wd_x = k.wd_decoupled if k.wd_decoupled.any() else None
+    # 1 + λP on a batch of SGD paths only (P = 1 exactly): W⁻¹ = P(1 + λP) is the same array
+    lp_sgd = proximal_scale(lam_c, 1.0)
 
     x = X0.copy()
     x0 = X0
@@ -340,22 +347,30 @@ def _run(landscape: Landscape, specs: Sequence[OptimizerSpec], start: Any, steps
                 g = np.where(_col(alive), g, np.nan)
             # the taylor gap ⟨g_t, x_{t−1} − x_t⟩ along the previous step (its P and decay; at
             # t = 0: η⟨g_0, d_0⟩), or the measured f(x_{t−1}) − f(x_t)
-            gap = taylor_gap(g, q, lr, None, wd_dec if t > 0 else 0.0, x, dim=-1)
+            if t == 0 or gap_m is None:
+                gap = taylor_gap(g, q, lr, None, 0.0, x, dim=-1)
+            else:
+                gap = taylor_gap_along(g, q, x, gap_s, gap_m, dim=-1)
+            first = t == 0 and any_adam   # AdamW's first step (model.first_step_lam/_beta)
+            lam_t = lam_first if first else lam_c
             if any_adam:
                 v = v * b2_c + (g * g) * omb2_c
                 P = model.preconditioner(v, t + 1, b2_pre, eps_c,
                                          model.bias_correction1(bc1_max_c, prod_c))
-            first = t == 0 and any_adam   # AdamW's first step (model.first_step_lam/_beta)
-            lam_t = lam_first if first else lam_c
-            parts = adamw_parts(g, d, P, lam_t, wd_dec, x, dim=-1, with_gap=False)
+                lp = proximal_scale(lam_t, P)
+                a, c = parts_of(g, d, P, P * lp, wd_x, x if wd_x is not None else None, dim=-1)
+            else:
+                lp = lp_sgd                 # (no AdamW row: λ at the first step is λ)
+                a, c = parts_of(g, d, None, lp, dim=-1)
             if any_exact and t > 0:
                 gap = np.where(exact, f_prev - f, gap)
-            terms = combine([parts], [lr], [lr], gap, beta_max, positive=lr_positive)
+            # (model.combine with one part: ω = η)
+            terms = beta_from_sums(gap, a, c, lr, beta_max, positive=lr_positive)
             beta = np.where(adaptive, terms.beta, fixed) if any_fixed else terms.beta
             if first:
                 beta = model.first_step_beta(beta, beta_max, adam)
             beta_col = beta[:, None]
-            a_c, b_c = coefficients(beta_col, lam_t, P)
+            a_c, b_c = coefficients(beta_col, lam_t, P, lp)
             if any_tsgd:   # torch.optim.SGD(momentum=μ): d ← μ d + g (a_c, b_c are fresh arrays)
                 np.copyto(a_c, mom_c if t > 0 else 0.0, where=tsgd_c)
                 np.copyto(b_c, 1.0, where=tsgd_c)

@@ -285,6 +285,24 @@ def taylor_gap(g: Any, d: Any, lr_prev: Any, P_prev: Any = None, wd_prev: Any = 
     return taylor_gap_from_sums(gd, inner(g, x, dim), lr_prev, wd_prev)
 
 
+def taylor_gap_factors(lr_prev: Any, wd_prev: Any) -> tuple[Any, Any]:
+    r"""(s, m) with :func:`taylor_gap` :math:`= s\,\langle g_t, P'^{-1}d_t + m\,x_t\rangle`:
+    :math:`s = \eta'/(1-\eta'\mu')`, :math:`m = \mu'` (where :math:`\eta'\mu' = 1`:
+    :math:`s = \eta'`, :math:`m = 0`, the decay part left out as there). NumPy arrays or
+    numbers: for a caller whose η' and μ' stay fixed (the 2-D engine), computed once."""
+    keep = 1.0 - lr_prev * wd_prev
+    ok = keep != 0
+    return (np.where(ok, lr_prev / np.where(ok, keep, 1.0), lr_prev),
+            np.where(ok, wd_prev, 0.0))
+
+
+def taylor_gap_along(g: Any, q: Any, x: Any, scale: Any, m: Any, dim: Dim = None) -> Any:
+    r""":func:`taylor_gap` as one inner product, from :func:`taylor_gap_factors`' (s, m):
+    :math:`s\,\langle g, q + m\,x\rangle` with ``q`` :math:`= P'^{-1}d_t` (the same quantity
+    regrouped; where m = 0 it is :math:`\eta'\langle g, q\rangle` to the last bit)."""
+    return scale * inner(g, q + m * x, dim)
+
+
 def taylor_gap_from_sums(gd: Any, gx: Any, lr_prev: Any, wd_prev: Any = 0.0) -> Any:
     r""":func:`taylor_gap` from its inner products, summed by the caller over any set of
     coordinates (one tensor, or each tensor of a batch at once: see :func:`adamw_sum_terms`):
@@ -497,6 +515,25 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
                                            wd), c
 
 
+def proximal_scale(lam: Any, P: Any) -> Any:
+    r""":math:`1+\lambda P` per coordinate (:math:`W = P^{-1}(1+\lambda P)^{-1}`; the direction
+    weight's denominator): for a caller that needs it twice in a step."""
+    return 1.0 + lam * P
+
+
+def adamw_parts_lean(g: Any, d: Any, P: Any, pw: Any, wd: Any = 0.0, x: Any = None,
+                     dim: Dim = None) -> tuple[Any, Any]:
+    r"""The parts (a, c) of :func:`adamw_parts` (``with_gap=False``), the same operations on
+    the same values, for a caller that has :math:`P(1+\lambda P)` already (``pw``, from
+    :func:`proximal_scale`) and P = I as ``P=None`` (then ``pw`` = 1 + λ): the 2-D engine's
+    batches, where every operation is a call."""
+    diff = d - g
+    a = inner(diff, d if P is None else d / P, dim)
+    wdiff = diff / pw                                    # W(d − g)
+    c = inner(wdiff, diff, dim)
+    return adamw_parts_from_sums(a, c, None if x is None else inner(diff, x, dim), wd), c
+
+
 def adamw_parts_from_sums(diff_u: Any, c: Any, diff_x: Any = None, wd: Any = 0.0) -> Any:
     r"""The part :math:`a` of :func:`adamw_parts` from inner products summed by the caller
     over any set of coordinates (:func:`adamw_sum_terms`): ``diff_u``
@@ -558,17 +595,20 @@ def update_direction_adamw(g: Any, d: Any, beta: Any, lam: Any, P: Any) -> Any:
     return d + (1.0 - beta) * (g - d) / (1.0 + lam * P)
 
 
-def adamw_direction_weight(beta: Any, lam: Any, P: Any) -> Any:
+def adamw_direction_weight(beta: Any, lam: Any, P: Any, lp: Any = None) -> Any:
     r"""The per-coordinate weight :math:`z = (1-\beta)/(1+\lambda P)` of
-    :math:`d_{t+1} = d + z\,(g - d)` (a lerp from d towards g)."""
-    return (1.0 - beta) / (1.0 + lam * P)
+    :math:`d_{t+1} = d + z\,(g - d)` (a lerp from d towards g); ``lp``: :math:`1+\lambda P`
+    when the caller has it (:func:`proximal_scale`)."""
+    return (1.0 - beta) / (proximal_scale(lam, P) if lp is None else lp)
 
 
-def direction_coefficients_adamw(beta: Any, lam: Any, P: Any) -> tuple[Any, Any]:
+def direction_coefficients_adamw(beta: Any, lam: Any, P: Any, lp: Any = None
+                                 ) -> tuple[Any, Any]:
     r"""Per-coordinate (a, b) with :math:`d_{t+1} = a\,d_t + b\,g_t`:
     :math:`b = (1-\beta)/(1+\lambda P)`, :math:`a = 1-b`; with :math:`P = 1` these are the
-    AM-SGD coefficients of :func:`direction_coefficients`."""
-    b = adamw_direction_weight(beta, lam, P)
+    AM-SGD coefficients of :func:`direction_coefficients` (``lp`` as in
+    :func:`adamw_direction_weight`)."""
+    b = adamw_direction_weight(beta, lam, P, lp)
     return 1.0 - b, b
 
 

@@ -322,7 +322,8 @@ def test_engine_goes_through_model_once_per_step_for_all_runs(monkeypatch):
     runs (no per-run loop), and changing the model changes the engine."""
     land = LANDS["ill_conditioned_quadratic"]
     counts: dict[str, int] = {}
-    for fn in ("adamw_parts", "combine", "direction_coefficients_adamw", "preconditioner"):
+    for fn in ("adamw_parts_lean", "beta_from_sums", "direction_coefficients_adamw",
+               "preconditioner"):
         orig = getattr(model, fn)
 
         def wrapped(*a, _orig=orig, _fn=fn, **kw):
@@ -333,7 +334,8 @@ def test_engine_goes_through_model_once_per_step_for_all_runs(monkeypatch):
     one = dict(counts)
     counts.clear()
     simulate(land, _specs(land), land.start, 30)             # 24 runs, every optimizer
-    assert one == counts and set(one) == {"adamw_parts", "combine", "direction_coefficients_adamw",
+    assert one == counts and set(one) == {"adamw_parts_lean", "beta_from_sums",
+                                          "direction_coefficients_adamw",
                                           "preconditioner"}, (one, counts)
     assert all(v == 30 for v in one.values()), one
     base = simulate(land, [OptimizerSpec("am_sgd", 0.1)], land.start, 5)[0]
