@@ -46,10 +46,10 @@ TRAIN_TARGET = 1.10
 CANDIDATES: dict[str, tuple[Callable, str | None, bool]] = {
     "torch SGD(momentum=0.9, foreach)": (
         lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, foreach=True), None, False),
-    "AMSGD (default: for-loop on CPU)": (lambda p: AMSGD(p, lr=0.01),
-                                         "torch SGD(momentum=0.9, foreach)", True),
-    "AMSGD(foreach=True)": (lambda p: AMSGD(p, lr=0.01, foreach=True),
-                            "torch SGD(momentum=0.9, foreach)", False),
+    "AMSGD (default: foreach)": (lambda p: AMSGD(p, lr=0.01),
+                                 "torch SGD(momentum=0.9, foreach)", True),
+    "AMSGD(foreach=False)": (lambda p: AMSGD(p, lr=0.01, foreach=False),
+                             "torch SGD(momentum=0.9, foreach)", False),
     "AMSGD(fused=True)": (lambda p: AMSGD(p, lr=0.01, fused=True),
                           "torch SGD(momentum=0.9, foreach)", False),
     "torch AdamW(foreach)": (lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True), None, False),
