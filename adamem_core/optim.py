@@ -530,7 +530,7 @@ class AMSGD(_AMBase):
                 hyper = self._packed((group["weight_decay"], lr), device)
                 _fused.run("sgd_update", [(g, d, x, hyper, bk, bool(group["nesterov"]))
                                           for x, g, d, bk in zip(views, grads, dirs, coef_b)])
-            elif group["foreach"] is not False:   # (the default on every device, see __init__)
+            elif group["foreach"] is not False:   # (the default on every device: the docstring)
                 # last tensor first: its g and d are the ones the sums left in the cache
                 dirs_r, grads_r, coef_r = dirs[::-1], grads[::-1], coef_b[::-1]
                 torch._foreach_lerp_(dirs_r, grads_r, coef_r)   # d ← a d + b g  (a = 1 − b)
