@@ -864,7 +864,7 @@ HOST_CASES = {   # configurations whose global β takes the host path on a CPU
     "exact": dict(loss_gap="exact", lam=1.0),
     "fixed_beta": dict(beta=0.9, lam=0.0),
     "wd_nesterov": dict(weight_decay=1e-3, nesterov=True),
-    "foreach": dict(foreach=True),
+    "python_loop": dict(foreach=False),
     "maximize": dict(maximize=True),
 }
 
