@@ -15,12 +15,12 @@ from adamem_core.landscapes import LANDSCAPES
 from adamem_core.figures.frozen import FrozenFigure
 from adamem_core.lecture_deck import lecture_deck_html
 from adamem_core.scene import (BETA_MAX_RANGE, CUSTOM, LAM_RANGE, LECTURE_SCENES, LR_RANGE,
-                               MAX_FORMULA, MAX_RUNS, NOISE_RANGE, NOISE_SEEDS, SEED_RANGE,
-                               STEPS_RANGE, RunChoice, Scene, parse_query, token_label)
+                               MAX_RUNS, NOISE_RANGE, NOISE_SEEDS, SEED_RANGE, STEPS_RANGE,
+                               RunChoice, Scene, parse_query, token_label)
 from ui import shared_figures
-from ui.common import (LANDSCAPE_OPTIONS, NOTICE_KEY, PAGE_KEY, apply_lecture_css,
-                       current_scene, landscape_label, lecture_exit_button, lecture_on,
-                       scene_runs, set_scene, show_notices, try_landscape)
+from ui.common import (NOTICE_KEY, PAGE_KEY, apply_lecture_css, current_scene,
+                       function_controls, lecture_exit_button, lecture_on, scene_runs,
+                       set_scene, show_notices, try_landscape)
 from ui.common import stop_page  # instead of st.stop(): writes the run marker first
 from ui.sweeps import noisy_charts
 
@@ -148,24 +148,9 @@ def controls(scene: Scene) -> tuple[Scene, str | None, list[str]]:
     formula_error = None
     with st.sidebar:
         st.header("Scene")
-        st.selectbox("Function", LANDSCAPE_OPTIONS, key="pg_land", format_func=landscape_label,
-                     on_change=_on_landscape_change)
-        name = ss["pg_land"]
-        if name == CUSTOM:
-            st.text_input("f(x, y) =", key="pg_formula", max_chars=MAX_FORMULA,
-                          help="Numbers, x, y, + − * / ** (or ^), parentheses and the "
-                               "functions sin, cos, tan, exp, log, sqrt, abs, tanh, …")
-            probe = scene.replace(landscape=CUSTOM, formula=ss["pg_formula"])
-            _, formula_error = try_landscape(probe)
-            if formula_error:
-                st.error(formula_error, icon="✏️")
-        land = LANDSCAPES.get(name)
-        if land is not None:
-            for k, spec in land.param_specs.items():
-                st.number_input(spec.label or k, min_value=float(spec.min),
-                                max_value=float(spec.max), key=f"pg_p_{k}",
-                                step=(10.0 if spec.log else 5.0), format="%g")
-        dom = land.domain if land is not None else ((-3.0, 3.0), (-3.0, 3.0))
+        land, dom, formula_error = function_controls(
+            "pg", _on_landscape_change,
+            lambda f: try_landscape(scene.replace(landscape=CUSTOM, formula=f))[1])
         c1, c2 = st.columns(2)
         c1.number_input("start x₀", min_value=float(dom[0][0]), max_value=float(dom[0][1]),
                         key="pg_x0", step=0.1, format="%.4g")

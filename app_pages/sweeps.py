@@ -15,13 +15,13 @@ import streamlit as st
 
 from adamem_core.figures import sweep as fs
 from adamem_core.landscapes import LANDSCAPES
-from adamem_core.scene import CUSTOM, MAX_FORMULA
+from adamem_core.scene import CUSTOM
 from adamem_core.sweep import (LIMITS, best_per_row, cells, row_label, stability_bounds,
                                stable_windows)
 from adamem_core.sweep_scene import (ADAPTIVE, BASELINES, SweepScene, parse_query,
                                      playground_query)
-from ui.common import (LANDSCAPE_OPTIONS, LECTURE_KEY, apply_lecture_css, landscape_label,
-                       lecture_exit_button, lecture_on, stop_page)
+from ui.common import (LECTURE_KEY, apply_lecture_css, function_controls, lecture_exit_button,
+                       lecture_on, stop_page)
 from ui.sweeps import landscape_of, run_sweep
 
 SCENE = "sw_scene"
@@ -121,23 +121,9 @@ def controls(sc: SweepScene) -> tuple[str | None, list[str]]:
     err = None
     with st.sidebar:
         st.header("Function and starts")
-        st.selectbox("Function", LANDSCAPE_OPTIONS, key="sw_land", format_func=landscape_label,
-                     on_change=_on_landscape_change)
-        name = ss["sw_land"]
-        if name == CUSTOM:
-            st.text_input("f(x, y) =", key="sw_formula", max_chars=MAX_FORMULA,
-                          help="Numbers, x, y, + − * / ** (or ^), parentheses and the "
-                               "functions sin, cos, tan, exp, log, sqrt, abs, tanh, …")
-            _, err = landscape_of(sc.replace(landscape=CUSTOM, formula=ss["sw_formula"]))
-            if err:
-                st.error(err, icon="✏️")
-        land = LANDSCAPES.get(name)
-        if land is not None:
-            for k, spec in land.param_specs.items():
-                st.number_input(spec.label or k, min_value=float(spec.min),
-                                max_value=float(spec.max), key=f"sw_p_{k}",
-                                step=(10.0 if spec.log else 5.0), format="%g")
-        dom = land.domain if land is not None else ((-3.0, 3.0), (-3.0, 3.0))
+        land, dom, err = function_controls(
+            "sw", _on_landscape_change,
+            lambda f: landscape_of(sc.replace(landscape=CUSTOM, formula=f))[1])
         st.radio("start", ["point", "random"], key="sw_start", horizontal=True,
                  format_func={"point": "one start point", "random": "K random starts"}.get)
         if ss["sw_start"] == "point":

@@ -4,7 +4,7 @@ lecture mode, notices and the torch device."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -13,7 +13,7 @@ import torch
 from adamem_core import engine
 from adamem_core.expressions import ExpressionError, custom
 from adamem_core.landscapes import LANDSCAPE_NAMES, LANDSCAPES
-from adamem_core.scene import CUSTOM, Scene, parse_query
+from adamem_core.scene import CUSTOM, MAX_FORMULA, Scene, parse_query
 from adamem_core.specs import OptimizerSpec
 
 LECTURE_KEY = "lecture_mode"
@@ -113,6 +113,36 @@ def landscape_label(name: str) -> str:
 
 
 LANDSCAPE_OPTIONS = list(LANDSCAPE_NAMES) + [CUSTOM]
+FORMULA_HELP = ("Numbers, x, y, + − * / ** (or ^), parentheses and the functions sin, cos, "
+                "tan, exp, log, sqrt, abs, tanh, …")
+
+
+def function_controls(prefix: str, on_change: Callable[[], None],
+                      formula_error: Callable[[str], str | None]) -> tuple[Any, Any, str | None]:
+    """The sidebar's function controls of the Playground and the Sweeps page (call inside
+    ``st.sidebar``): the function's select box (``{prefix}_land``), for a custom function the
+    formula box (``{prefix}_formula``) with its error under it, and the landscape's parameters
+    (``{prefix}_p_<name>``). ``formula_error(formula)`` is the page's check of a formula (its
+    message, or None). Returns (the landscape or None for a custom one, the domain the start
+    boxes use, the formula's error or None)."""
+    ss = st.session_state
+    st.selectbox("Function", LANDSCAPE_OPTIONS, key=f"{prefix}_land",
+                 format_func=landscape_label, on_change=on_change)
+    err = None
+    if ss[f"{prefix}_land"] == CUSTOM:
+        st.text_input("f(x, y) =", key=f"{prefix}_formula", max_chars=MAX_FORMULA,
+                      help=FORMULA_HELP)
+        err = formula_error(ss[f"{prefix}_formula"])
+        if err:
+            st.error(err, icon="✏️")
+    land = LANDSCAPES.get(ss[f"{prefix}_land"])
+    if land is not None:
+        for k, spec in land.param_specs.items():
+            st.number_input(spec.label or k, min_value=float(spec.min),
+                            max_value=float(spec.max), key=f"{prefix}_p_{k}",
+                            step=(10.0 if spec.log else 5.0), format="%g")
+    dom = land.domain if land is not None else ((-3.0, 3.0), (-3.0, 3.0))
+    return land, dom, err
 
 
 # ----------------------------------------------------------------------------- lecture mode
