@@ -504,15 +504,10 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
     if _is_torch(g) and g.dtype not in (torch.float32, torch.float64):
         g, d, P = g.float(), d.float(), P.float()
         x = x.float() if x is not None else None
-    u = d / P                                    # P⁻¹d
-    gap_unit = inner(g, u, dim) if with_gap else 0.0
-    diff = d - g
-    a = inner(diff, u, dim)
-    wdiff = diff / (P * (1.0 + lam * P))         # W(d − g)
-    c = inner(wdiff, diff, dim)
     decayed = x is not None and not (isinstance(wd, (int, float)) and wd == 0.0)
-    return gap_unit, adamw_parts_from_sums(a, c, inner(diff, x, dim) if decayed else None,
-                                           wd), c
+    a, c = adamw_parts_lean(g, d, P, P * proximal_scale(lam, P), wd, x if decayed else None,
+                            dim)
+    return (inner(g, d / P, dim) if with_gap else 0.0), a, c
 
 
 def proximal_scale(lam: Any, P: Any) -> Any:
@@ -523,10 +518,10 @@ def proximal_scale(lam: Any, P: Any) -> Any:
 
 def adamw_parts_lean(g: Any, d: Any, P: Any, pw: Any, wd: Any = 0.0, x: Any = None,
                      dim: Dim = None) -> tuple[Any, Any]:
-    r"""The parts (a, c) of :func:`adamw_parts` (``with_gap=False``), the same operations on
-    the same values, for a caller that has :math:`P(1+\lambda P)` already (``pw``, from
-    :func:`proximal_scale`) and P = I as ``P=None`` (then ``pw`` = 1 + λ): the 2-D engine's
-    batches, where every operation is a call."""
+    r"""The parts (a, c) of :func:`adamw_parts` (which calls this), for a caller that has
+    :math:`P(1+\lambda P)` already (``pw``, from :func:`proximal_scale`) and P = I as
+    ``P=None`` (then ``pw`` = 1 + λ): the 2-D engine's batches, where every operation is a
+    call."""
     diff = d - g
     a = inner(diff, d if P is None else d / P, dim)
     wdiff = diff / pw                                    # W(d − g)
@@ -570,7 +565,8 @@ def adamw_sum_terms(g: Any, d: Any, P: Any, lam: Any, x: Any = None, with_gap: b
             pairs.append((g, x))
     diff = d - g
     pairs.append((diff, d if P is None else d / P))
-    pairs.append((diff, diff / ((1.0 + lam) if P is None else P * (1.0 + lam * P))))
+    pairs.append((diff, diff / (proximal_scale(lam, 1.0) if P is None
+                                else P * proximal_scale(lam, P))))
     if x is not None:
         pairs.append((diff, x))
     if out is None:
