@@ -266,6 +266,14 @@ def _lecture_sized(fig, **layout):
     return FrozenFigure({**spec, "layout": lay})
 
 
+def _lecture_height(fig, least_plot: int = 160) -> int:
+    """``LECTURE_H``, or more where the chart's title and legend band would leave its plot less
+    than ``least_plot`` px (many optimizers: the page scrolls rather than squash the plot)."""
+    spec = fig.spec if isinstance(fig, FrozenFigure) else fig.to_dict()
+    m = spec.get("layout", {}).get("margin", {})
+    return max(LECTURE_H, int(m.get("t", 0)) + int(m.get("b", 0)) + least_plot)
+
+
 # ----------------------------------------------------------------------------- page
 def story(rows: list[dict], tol: float) -> str:
     bits = []
@@ -306,7 +314,8 @@ scene, formula_error, widget_notices = controls(scene)
 scene = scene.replace(lecture=lecture)
 set_scene(scene)
 
-st.title("Playground — adaptive memory momentum in 2-D")
+if not lecture:   # lecture: the scene's caption and its charts are the first screen
+    st.title("Playground — adaptive memory momentum in 2-D")
 lecture_exit_button("pg_exit_lecture")
 story_slot = lecture_scene_bar(lecture)
 # lecture mode: the main picture (trajectories and β) comes right under the scene's caption
@@ -350,7 +359,7 @@ if div:
 
 t = st.slider("step t (moves the markers on every chart and the point on each trajectory)",
               min_value=0, max_value=scene.steps, key="pg_t")
-LECTURE_H = 440     # px: a 1280×720 projector shows these charts under the title and caption
+LECTURE_H = 490     # px: a 1280×720 projector shows these charts under the caption
 with (chart_box if lecture else st.container()):
     # lecture: the paths' square plot needs less width than the β chart's legend
     left, right = st.columns([0.8, 1.2] if lecture else [1.15, 1], gap="medium")
@@ -369,7 +378,8 @@ with right:
     fig_gap = src.gap_chart(scene, t)
     fig_beta = src.beta_chart(scene, t)
     if lecture:     # β first, beside the paths; the gap chart under it
-        st.plotly_chart(_lecture_sized(fig_beta, height=LECTURE_H), key="pg_beta_fig",
+        st.plotly_chart(_lecture_sized(fig_beta, height=_lecture_height(fig_beta)),
+                        key="pg_beta_fig",
                         width="stretch")
         st.plotly_chart(fig_gap, key="pg_gap_fig", width="stretch")
     else:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from .style import _legend_names, _legend_rows, theme
+
 
 @dataclass
 class Slide:
@@ -86,9 +88,14 @@ def _plot_div(fig: go.Figure, div_id: str, role: str) -> str:
     if role == "main":
         f.update_traces(showscale=False, selector=dict(type="contour"))
         f.update_traces(showscale=False, selector=dict(type="heatmap"))
+        # room for the legend's rows (as wide as the main column on a 1280 px projector,
+        # ~760 px; plotly spaces them legend font × 1.5 + 9 px) and the x tick labels above
+        th = theme(True)
+        rows = _legend_rows(th, _legend_names(f), 760)
         f.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0,
                                     yanchor="bottom", yref="container"),
-                        margin=dict(t=top, r=10, b=190))
+                        margin=dict(t=top, r=10,
+                                    b=int(rows * (th.legend * 1.5 + 9) + th.tick * 1.8 + 8)))
     else:
         f.update_layout(showlegend=False, margin=dict(t=top))
     return f.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,

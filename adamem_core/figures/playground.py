@@ -12,10 +12,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..engine import gap_to_optimum
-from .style import (GAP_FLOOR, Theme, _SURFACE_SCALE, _SYMBOL_3D, _diverged_label, _domain,
-                    _exit_index, _finite_range, _fmt, _height, _inside, _last_finite, _layout,
-                    _pad_range, _points, _shown_last, _vline, assign_styles, controls_height,
-                    fixed_margins, theme, tick_labels)
+from .style import (GAP_FLOOR, Theme, _SURFACE_SCALE, _SYMBOL_3D, _diverged_label,
+                    _diverged_suffix, _domain, _exit_index, _finite_range, _fmt, _height, _inside,
+                    _last_finite, _layout, _pad_range, _points, _shown_last, _vline,
+                    assign_styles, controls_height, fixed_margins, theme, tick_labels)
 from .contour import _contour_image, _contour_trace, _display_height
 from .spec import SpecFigure, scatter as _Scatter
 
@@ -212,8 +212,11 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
             fig.data[i].update(upd)
 
     (xa, xb), (ya, yb) = dom
-    controls = (_controls_top(th) + 2 * _button_row(th) + 3 * th.tick) if animate else 90
-    _layout(fig, th, title, "x", "y", uirevision or f"trajectory:{landscape_title}",
+    # on a projector the plot, not the axes' names, gets the room (the ticks stay)
+    named = not th.lecture
+    controls = (_controls_top(th, named) + 2 * _button_row(th) + 3 * th.tick) if animate else 90
+    _layout(fig, th, title, "x" if named else "", "y" if named else "",
+            uirevision or f"trajectory:{landscape_title}",
             height=_height(th, fig, None, True, bottom=controls)
             + (160 if th.lecture else 120))
     fig.update_xaxes(range=[xa, xb], constrain="domain", constraintoward="right", showgrid=False)
@@ -229,9 +232,10 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
     fig.data[0].update(colorbar=dict(x=1.0, xanchor="left", xpad=_COLORBAR_XPAD))
     fig.update_layout(margin=fixed_margins(
         th, top=fig.layout.margin.t, ylabels=tick_labels(ya, yb), xlabels=tick_labels(xa, xb),
+        xtitle=named, ytitle=named,
         colorbar=dict(range=zr, len=c0.colorbar.len or 1.0, thickness=c0.colorbar.thickness,
                       xpad=_COLORBAR_XPAD), height=fig.layout.height,
-        controls=(controls_height(th, _controls_top(th), _button_row(th))
+        controls=(controls_height(th, _controls_top(th, named), _button_row(th))
                   if animate and trajectories else 0)))
     if th.lecture:    # a projector's narrow column: the title from the chart's left edge, not
         # the plot's (the y labels' margin would push a long title out of the chart)
@@ -244,7 +248,7 @@ def trajectory_figure(grid: dict, trajectories: Sequence[Any], landscape_title: 
             for idx in layout_of:
                 data.extend(_state_at(idx, k))
             frames.append({"data": data, "traces": animated, "name": str(k)})
-        _animation_controls(fig, th, ks, t, speed_ms)
+        _animation_controls(fig, th, ks, t, speed_ms, named)
         return fig.build(frozen, frames)
     return fig.build(frozen)
 
@@ -422,9 +426,9 @@ def _state_at(idx: dict, k: int) -> list[dict]:
     return out
 
 
-def _controls_top(th: Theme) -> int:
+def _controls_top(th: Theme, xtitle: bool = True) -> int:
     """Pixels from the plot's bottom to the animation buttons (below tick labels and "x")."""
-    return int(th.tick * 1.6 + th.axis_title * 1.4 + 16)
+    return int(th.tick * 1.6 + (th.axis_title * 1.4 if xtitle else 0) + 16)
 
 
 def _button_row(th: Theme) -> int:
@@ -432,7 +436,8 @@ def _button_row(th: Theme) -> int:
     return int(th.tick * 2.2 + 14)
 
 
-def _animation_controls(fig: go.Figure, th: Theme, ks: list[int], t: int, speed_ms: int) -> None:
+def _animation_controls(fig: go.Figure, th: Theme, ks: list[int], t: int, speed_ms: int,
+                        xtitle: bool = True) -> None:
     """Play / fast / pause buttons and a step slider. Frames only move the scatter traces
     (``redraw: False``, smooth); the contour stays as the layout image under them."""
     def play(ms: int) -> list:
@@ -442,7 +447,7 @@ def _animation_controls(fig: go.Figure, th: Theme, ks: list[int], t: int, speed_
     pause = [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
                       "transition": {"duration": 0}}]
     fs = th.tick
-    pad_t = _controls_top(th)
+    pad_t = _controls_top(th, xtitle)
     fig.update_layout(
         updatemenus=[dict(
             type="buttons", direction="left", showactive=False, x=0.0, xanchor="left",
@@ -576,7 +581,8 @@ def gap_figure(trajectories: Sequence[Any], f_star: float | None, t: int | None 
     for r, (tr, st, y) in enumerate(zip(trajectories, styles, ys)):
         steps = np.arange(y.size)
         fig.add_trace(_Scatter(
-            x=steps, y=y, mode="lines+markers", name=_diverged_label(tr), legendgroup=f"run{r}",
+            x=steps, y=y, mode="lines+markers", name=_diverged_label(tr, wrap=th.lecture),
+            legendgroup=f"run{r}",
             line=dict(color=st["color"], dash=st["dash"], width=st["width"]),
             marker=dict(symbol=st["symbol"], color=st["color"], size=th.marker * 0.7,
                         maxdisplayed=14),
@@ -632,9 +638,8 @@ def beta_figure(trajectories: Sequence[Any], t: int | None = None, show_model_be
         adaptive = tr.spec.entry.adaptive
         if not adaptive and tr.spec.fixed_beta is None:
             continue
-        name = tr.label if adaptive else f"{tr.label} (constant)"
-        if tr.diverged_at is not None:
-            name += f" — diverged at step {tr.diverged_at}"
+        name = (tr.label if adaptive else f"{tr.label} (constant)") \
+            + _diverged_suffix(tr, wrap=th.lecture)
         fig.add_trace(_Scatter(
             x=steps, y=tr.beta, mode="lines+markers" if adaptive else "lines",
             name=name, legendrank=100 + 3 * r,

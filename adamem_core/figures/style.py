@@ -307,9 +307,16 @@ def _last_finite(tr: Any) -> int:
     return int(tr.last_valid())
 
 
-def _diverged_label(tr: Any) -> str:
-    return tr.label + (f" — diverged at step {tr.diverged_at}" if tr.diverged_at is not None
-                       else "")
+def _diverged_label(tr: Any, wrap: bool = False) -> str:
+    """The run's label, with " — diverged at step N" if it diverged (``wrap``: on a second
+    line, for a projector's legend, whose entries never wrap by themselves)."""
+    return tr.label + _diverged_suffix(tr, wrap)
+
+
+def _diverged_suffix(tr: Any, wrap: bool = False) -> str:
+    if tr.diverged_at is None:
+        return ""
+    return ("<br>" if wrap else " ") + f"— diverged at step {tr.diverged_at}"
 
 
 # ============================================================================ trajectories
