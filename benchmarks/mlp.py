@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args(argv)
+    for name in ("repeats", "steps", "sweep_steps", "ref_nets"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.sweep_repeats < 1:      # --sweep-repeats 0: workload 1 only
+        args.skip_sweep = True
     torch.set_num_threads(1)
     dev = torch.device(args.device)
 
