@@ -81,7 +81,9 @@ def sandbox_plane_figure(sb: dict, surf: dict, lecture: bool | Theme = False) ->
                              meta={"role": "x_t"}))
     _layout(fig, th, _beta_title(sb, "The model around x<sub>t</sub>"),
             "u₁ = x₁ − x<sub>t,1</sub>", "u₂", uirevision="th_plane")
-    fig.add_annotation(x=0.01, y=0.01, xref="paper", yref="paper", xanchor="left",
+    # in the plot's own corner ("x domain"): the square plot is narrower than the paper,
+    # whose corner lies over the y tick labels
+    fig.add_annotation(x=0.01, y=0.01, xref="x domain", yref="y domain", xanchor="left",
                        yanchor="bottom", showarrow=False, bgcolor="rgba(255,255,255,0.8)",
                        text=(f"<span style='color:{GEOM['grad']}'>■</span> ℓ<sub>g</sub> on top   "
                              f"<span style='color:{GEOM['mem']}'>■</span> ℓ<sub>m</sub> on top"),
