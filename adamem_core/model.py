@@ -501,13 +501,19 @@ def adamw_parts(g: Any, d: Any, P: Any, lam: Any, wd: Any = 0.0, x: Any = None,
     :math:`\langle d-g, g+\lambda Pd\rangle_W = \langle d-g, P^{-1}d\rangle - \|d-g\|^2_W`.
     Low-precision torch tensors are summed on float32 copies. ``with_gap=False`` skips the
     first product (returned as 0.0) for callers that pass :func:`taylor_gap` to :func:`combine`."""
-    if _is_torch(g) and g.dtype not in (torch.float32, torch.float64):
-        g, d, P = g.float(), d.float(), P.float()
-        x = x.float() if x is not None else None
+    g, d, P, x = _summable(g, d, P, x)
     decayed = x is not None and not (isinstance(wd, (int, float)) and wd == 0.0)
     a, c = adamw_parts_lean(g, d, P, P * proximal_scale(lam, P), wd, x if decayed else None,
                             dim)
     return (inner(g, d / P, dim) if with_gap else 0.0), a, c
+
+
+def _summable(g: Any, d: Any, P: Any, x: Any) -> tuple[Any, Any, Any, Any]:
+    """(g, d, P, x) as AM-AdamW's parts sum them: low-precision torch tensors (bf16, fp16) as
+    float32 copies, anything else as it is (``x`` may be None)."""
+    if _is_torch(g) and g.dtype not in (torch.float32, torch.float64):
+        return g.float(), d.float(), P.float(), None if x is None else x.float()
+    return g, d, P, x
 
 
 def proximal_scale(lam: Any, P: Any) -> Any:
@@ -649,10 +655,8 @@ def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> 
     # adamw_parts with two reciprocals instead of four divisions (a division is the costliest
     # step of the generated kernel): P⁻¹ and q = (1+λP)⁻¹ give u = P⁻¹d, W(d−g) = P⁻¹q(d−g)
     # and h = Σq
-    if g.dtype not in (torch.float32, torch.float64):   # (as adamw_parts: float32 copies)
-        g, d, P = g.float(), d.float(), P.float()
-        x = None if x is None else x.float()
-    inv_p, q = 1.0 / P, 1.0 / (1.0 + lam * P)
+    g, d, P, x = _summable(g, d, P, x)                  # (as adamw_parts)
+    inv_p, q = 1.0 / P, 1.0 / proximal_scale(lam, P)
     diff = d - g
     c = inner(diff * (inv_p * q), diff)
     a = adamw_parts_from_sums(inner(diff, d * inv_p), c,
