@@ -23,15 +23,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(extra: list[str] | tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` headless on a free port, with ``extra`` command-line options;
-    returns once ``/_stcore/health`` answers ok (at most 90 s)."""
+def start_server(extra: list[str] | tuple[str, ...] = (),
+                 app: Path = APP) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` headless on a free port, with ``extra`` command-line options
+    (``app``: another tree's ``app.py``, run from its folder); returns once ``/_stcore/health``
+    answers ok (at most 90 s)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=app.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
