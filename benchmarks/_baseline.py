@@ -2,8 +2,8 @@
 
 Issue 12 states some of its targets in seconds on the machine it was written on: the engine's
 8 × 1,000 Rosenbrock run "≤ 50 ms (52.7 ms today)", the Playground's 8 × 500 redraw "≤ 1 s
-(1.67 s today)", the MLP lab's 6 × 500 run "≤ 1.0 s" where it "took 3.0–3.2 s". This machine runs
-at another speed, and it is shared, so its seconds move from hour to hour. The figure that both
+(1.67 s today)", the MLP lab's 6 × 500 run "≤ 1.0 s" where it "took 3.0–3.2 s". This machine
+runs at another speed, and it is shared, so its seconds move from hour to hour. The figure that both
 machines can judge is the ratio to the code the issue measured: a target of T seconds where the
 issue measured B seconds for the code as filed becomes
 

@@ -33,7 +33,8 @@ def start_server(extra: list[str] | tuple[str, ...] = (),
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra],
-        cwd=app.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=app.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
