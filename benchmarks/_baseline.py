@@ -17,6 +17,7 @@ an exported tarball) they say why and the benchmarks print their absolute figure
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import shutil
@@ -41,29 +42,41 @@ def export(rev: str = ISSUE_REV) -> tuple[Path | None, str]:
     if not sha:
         return None, f"commit {rev} is not in this clone (a shallow clone? `git fetch --unshallow`)"
     root = Path(tempfile.gettempdir()) / f"adamem-baseline-{sha[:12]}"
-    if not (root / ".complete").exists():
-        shutil.rmtree(root, ignore_errors=True)
+    if not root.exists():
         tar = subprocess.run(["git", "-C", str(REPO), "archive", sha], capture_output=True,
                              timeout=120)
         if tar.returncode != 0:
             return None, f"git archive {rev} failed: {tar.stderr.decode(errors='replace')[:200]}"
-        with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as tf:
-            tf.extractall(root, filter="data")
-        (root / ".complete").write_text(sha)
+        with _building(root) as tmp, tarfile.open(fileobj=io.BytesIO(tar.stdout)) as tf:
+            tf.extractall(tmp, filter="data")
     return root, sha
+
+
+@contextlib.contextmanager
+def _building(dest: Path):
+    """A fresh folder next to ``dest``, renamed to ``dest`` when the block succeeds (another
+    process that got there first wins; a failed block leaves nothing)."""
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    try:
+        yield tmp
+        try:
+            tmp.rename(dest)
+        except OSError:             # already there (built by another process meanwhile)
+            if not dest.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def import_package(root: Path, alias: str = "adamem_filed"):
     """``root``'s ``adamem_core`` imported as ``alias`` (its own imports renamed to match), next
     to today's ``adamem_core`` in the same process."""
-    pkgs = root.parent / f"{root.name}-pkgs"
-    dest = pkgs / alias
-    if not (pkgs / ".complete").exists():
-        shutil.rmtree(pkgs, ignore_errors=True)
-        shutil.copytree(root / "adamem_core", dest)
-        for f in dest.rglob("*.py"):
-            f.write_text(f.read_text().replace("adamem_core", alias))
-        (pkgs / ".complete").write_text(alias)
+    pkgs = root.parent / f"{root.name}-{alias}"
+    if not pkgs.exists():
+        with _building(pkgs) as tmp:
+            shutil.copytree(root / "adamem_core", tmp / alias)
+            for f in (tmp / alias).rglob("*.py"):
+                f.write_text(f.read_text().replace("adamem_core", alias))
     if str(pkgs) not in sys.path:
         sys.path.insert(0, str(pkgs))
     return importlib.import_module(alias)
