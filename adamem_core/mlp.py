@@ -1243,6 +1243,14 @@ def calibrate(dataset: "Dataset", hidden: Sequence[int], activation: str,
                            pick_device(device), grid, steps, num_threads)
 
 
+def _outside(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call the caller's code (a progress callback, a Stop poll) in normal autograd mode: the
+    training loop runs in inference mode (see :func:`_train_runs`)."""
+    with torch.inference_mode(False):
+        return fn(*args)
+
+
+@torch.inference_mode()
 def _calibrate_runs(dataset, hidden, activation, runs, batch_size, dev, grid, steps=4,
                     num_threads=None) -> StepTiming:
     prev = torch.get_num_threads()
@@ -1279,6 +1287,12 @@ def _calibrate_runs(dataset, hidden, activation, runs, batch_size, dev, grid, st
         torch.set_num_threads(prev)
 
 
+# The training loop builds no autograd graph (its backward pass is written by hand, see
+# _Stack): inference mode also skips autograd's bookkeeping on every operation (version
+# counters, view tracking): 5–12 % of a 6 × 500 training on a CPU in interleaved runs (CPU
+# time), with the same numbers bit for bit.
+# What leaves the loop is NumPy; the caller's callback and Stop poll run outside it (_outside).
+@torch.inference_mode()
 def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
                 runs: Sequence[tuple[OptimizerSpec, int]], T: int, batch_size: int | None,
                 dev: torch.device, rec_every: int, bnd_every: int | None, grid: int,
@@ -1384,7 +1398,7 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
     done = 0
     stopped = timed_out = False
     for t in range(T):
-        if should_stop is not None and should_stop():
+        if should_stop is not None and _outside(should_stop):
             stopped = True
             break
         if deadline is not None and perf() >= deadline:
@@ -1407,7 +1421,7 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
         if done - synced >= K or cb_now:
             sync(done)
             if cb_now and done < T:
-                callback(done, records(done, False, False, False))
+                _outside(callback, done, records(done, False, False, False))
     sync(done)
     if timed_out:
         notices.append(f"stopped at the {time_limit_s:g} s time limit after {done} of {T} "
@@ -1441,7 +1455,7 @@ def _train_runs(dataset: "Dataset", hidden: tuple[int, ...], activation: str,
     for rec in final:
         rec.seconds = secs
     if callback is not None:
-        callback(done, final)
+        _outside(callback, done, final)
     return final
 
 

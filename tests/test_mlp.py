@@ -418,6 +418,29 @@ def test_callback_reports_progress(moons):
     assert all(r.finished for r in final)
 
 
+def test_the_callers_code_runs_in_normal_autograd_mode(moons):
+    """The training loop runs in inference mode; a callback or a Stop poll that does autograd
+    work of its own still can (a tensor made there trains normally)."""
+    modes = []
+
+    def cb(step, runs):
+        modes.append(torch.is_inference_mode_enabled())
+        w = torch.ones(2, requires_grad=True)
+        (w * runs[0].loss[-1]).sum().backward()       # fails on an inference tensor / mode
+        assert w.grad is not None
+
+    def stop():
+        modes.append(torch.is_inference_mode_enabled())
+        return False
+
+    runs = train(moons, (8,), "tanh", [spec_for("am_sgd")], 12, callback=cb, callback_every=5,
+                 should_stop=stop, enforce_limits=False)
+    assert runs[0].steps == 12 and len(modes) == 12 + 3 and not any(modes)
+    assert not torch.is_inference_mode_enabled()
+    t = torch.as_tensor(runs[0].loss)                  # what leaves train() is plain data
+    assert not t.is_inference()
+
+
 def test_record_every_controls_the_accuracy_evaluations(moons):
     r = train(moons, (8,), "tanh", [spec_for("sgd")], 23, record_every=5)[0]
     np.testing.assert_array_equal(r.eval_steps, [0, 5, 10, 15, 20, 22])
