@@ -7,8 +7,11 @@ the parameters many times over (AM-AdamW: about 20 passes over memory per tensor
 (:func:`~adamem_core.model.adamw_step_sums`, :func:`~adamem_core.model.adamw_step_update`,
 :func:`~adamem_core.model.sgd_step_sums`, :func:`~adamem_core.model.sgd_step_update`) into one
 generated kernel (C++/OpenMP on the CPU, Triton on CUDA): the sums in one pass, the update in
-another, the closed form for β in between on a handful of scalars. The maths stays in
-``model.py``; this module only compiles, caches and falls back.
+another, the closed form for β in between on a handful of scalars. AM-AdamW's sums pass reads
+g, d, v and x and writes nothing; its update pass reads them and writes v, d and x: 11 streams
+over memory per tensor, the count a method with one reduction before its update needs (torch's
+fused AdamW: 7). The maths stays in ``model.py``; this module only compiles, caches and falls
+back.
 
 * Tensors of the same kind (device, dtype, number of dimensions, …: :func:`_kind`) go through
   one compiled call per chunk of :data:`CHUNK`, so dynamo's cost per call (its guards) is paid

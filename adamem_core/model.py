@@ -638,20 +638,29 @@ def _scalars_like(t: Any, packed: Any) -> list[Any]:
     return list(packed.to(acc_dtype(t.dtype)).unbind(0))
 
 
+def adamw_second_moment(v: Any, g: Any, beta2: Any) -> Any:
+    r"""AdamW's second moment after this step, :math:`\beta_2 v + (1-\beta_2)g^2` (one
+    expression for both fused passes, so both compute the same numbers)."""
+    return v * beta2 + (1 - beta2) * (g * g)
+
+
 def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> Any:
-    r"""One AM-AdamW tensor's step before β, in one pass: the taylor gap along the previous step
-    (its preconditioner :math:`P' = \sqrt{v}\,s' + e'` from v *before* this step), AdamW's
-    second moment :math:`v \leftarrow \beta_2 v + (1-\beta_2)g^2` (**in place**), the new
-    :math:`P = \sqrt v\,s + e`, the parts of :func:`adamw_parts` and
-    :math:`h = \sum 1/(1+\lambda P)` (the effective momentum's mean is
+    r"""One AM-AdamW tensor's step before β, in one pass that only reads: the taylor gap along
+    the previous step (its preconditioner :math:`P' = \sqrt{v}\,s' + e'` from v *before* this
+    step), AdamW's second moment :math:`v_+ = \beta_2 v + (1-\beta_2)g^2` (formed on the fly;
+    :func:`adamw_step_update` stores it), the new :math:`P = \sqrt{v_+}\,s + e`, the parts of
+    :func:`adamw_parts` and :math:`h = \sum 1/(1+\lambda P)` (the effective momentum's mean is
     :func:`effective_momentum_mean` of h/n). ``hyper`` = (β₂, η', μ', λ, μ), ``scales`` =
     (s', e', s, e). Returns the stacked (gap, a, c, h). A tensor at its first step (d = 0)
-    passes λ = 0 and any finite s', e': its gap is then 0."""
+    passes λ = 0 and any finite s', e': its gap is then 0.
+
+    (Writing v here would cost the kernel two extra passes over memory: a reduction's compiled
+    loop cannot store into a tensor it also reads, so inductor stores v_+ into a buffer and
+    copies it back in a second loop.)"""
     beta2, lr_prev, wd_prev, lam, wd = _scalars_like(v, hyper)
     s_prev, e_prev, s, e = _scalars_like(v, scales)
     gap = taylor_gap(g, d, lr_prev, precondition(v, s_prev, e_prev), wd_prev, x)
-    v.copy_(v * beta2 + (1 - beta2) * (g * g))
-    P = precondition(v, s, e)
+    P = precondition(adamw_second_moment(v, g, beta2), s, e)
     # adamw_parts with two reciprocals instead of four divisions (a division is the costliest
     # step of the generated kernel): P⁻¹ and q = (1+λP)⁻¹ give u = P⁻¹d, W(d−g) = P⁻¹q(d−g)
     # and h = Σq
@@ -666,13 +675,14 @@ def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> 
 
 
 def adamw_step_update(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> None:
-    r"""One AM-AdamW tensor's update, in one pass and **in place**: with
-    :math:`P = \sqrt v\,s + e` (v already updated by :func:`adamw_step_sums`),
+    r"""One AM-AdamW tensor's update, in one pass and **in place**: AdamW's second moment
+    :math:`v \leftarrow \beta_2 v + (1-\beta_2)g^2`, :math:`P = \sqrt v\,s + e`,
     :math:`d \leftarrow d + z(g-d)`, :math:`z` of :func:`adamw_direction_weight`, and
-    :math:`x \leftarrow (1-\eta\mu)x - \eta P^{-1}d`. ``hyper`` = (λ, η, μ), ``scales`` =
+    :math:`x \leftarrow (1-\eta\mu)x - \eta P^{-1}d`. ``hyper`` = (λ, η, μ, β₂), ``scales`` =
     (β, s, e)."""
-    lam, lr, wd = _scalars_like(v, hyper)
+    lam, lr, wd, beta2 = _scalars_like(v, hyper)
     beta, s, e = _scalars_like(v, scales)
+    v.copy_(adamw_second_moment(v, g, beta2))
     P = precondition(v, s, e)
     d.copy_(d + adamw_direction_weight(beta, lam, P) * (g - d))
     x.copy_(x * (1 - lr * wd) - lr * (d / P))

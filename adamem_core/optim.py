@@ -897,8 +897,8 @@ class AMAdamW(_AMBase):
             beta, lam = self._beta_and_lam(group, bm, first, beta1_max, device)
             used.append(beta)
             rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
-                         self._packed((lam, float(group["lr"]), float(group["weight_decay"])),
-                                      device), torch.stack([beta, s, e])))
+                         self._packed((lam, float(group["lr"]), float(group["weight_decay"]),
+                                       beta2), device), torch.stack([beta, s, e])))
         _fused.run("adamw_update", rows)
         for (group, p, x, g, st, beta1_max, beta2, first), (s, e), beta in zip(
                 entries, scal, used):

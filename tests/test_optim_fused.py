@@ -27,6 +27,7 @@ import torch
 
 from adamem_core import AMAdamW, AMSGD
 from adamem_core import fused as fused_mod
+from adamem_core import model
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -153,6 +154,39 @@ def test_fused_first_adamw_step_is_adamw():
             am = x.detach().clone()
         else:
             torch.testing.assert_close(am, x.detach(), rtol=1e-15, atol=1e-12)
+
+
+def test_adamw_sums_pass_only_reads_and_the_update_pass_writes_the_second_moment():
+    """The one-pass functions' contract (``model.adamw_step_sums`` / ``adamw_step_update``):
+    the sums pass writes nothing (a compiled reduction that stored v would cost two more passes
+    over memory) yet sums with AdamW's new second moment; the update pass then stores exactly
+    that second moment, d and x. Checked against the eager path's functions."""
+    gen = torch.Generator().manual_seed(3)
+    g, d, x = (torch.randn(40, 3, generator=gen, dtype=torch.float64) for _ in range(3))
+    v = torch.rand(40, 3, generator=gen, dtype=torch.float64) * 0.1
+    beta2, lr_prev, wd_prev, lam, wd, lr, beta = 0.999, 0.02, 0.1, 0.3, 0.05, 0.01, 0.7
+    s_prev, e_prev, s, e = 1.1, 1e-8, 1.3, 2e-8
+    f64 = dict(dtype=torch.float64)
+    inputs = [t.clone() for t in (g, d, v, x)]
+    sums = model.adamw_step_sums(g, d, v, x, torch.tensor([beta2, lr_prev, wd_prev, lam, wd],
+                                                          **f64),
+                                 torch.tensor([s_prev, e_prev, s, e], **f64))
+    for before, after in zip(inputs, (g, d, v, x)):
+        assert torch.equal(before, after), "the sums pass wrote to its inputs"
+    v_new = v * beta2 + (1 - beta2) * g * g
+    P = model.precondition(v_new, s, e)
+    _, a, c = model.adamw_parts(g, d, P, lam, wd, x, with_gap=False)
+    gap = model.taylor_gap(g, d, lr_prev, model.precondition(v, s_prev, e_prev), wd_prev, x)
+    want = torch.stack([gap, a, c, (1.0 / (1.0 + lam * P)).sum()])
+    torch.testing.assert_close(sums, want, rtol=1e-12, atol=0.0)
+
+    model.adamw_step_update(g, d, v, x, torch.tensor([lam, lr, wd, beta2], **f64),
+                            torch.tensor([beta, s, e], **f64))
+    torch.testing.assert_close(v, v_new, rtol=1e-15, atol=0.0)
+    d_new = inputs[1] + model.adamw_direction_weight(beta, lam, P) * (g - inputs[1])
+    torch.testing.assert_close(d, d_new, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(x, inputs[3] * (1 - lr * wd) - lr * d_new / P, rtol=1e-14,
+                               atol=1e-15)
 
 
 def test_fused_lr_zero_keeps_parameters_and_stats_finite():
