@@ -86,11 +86,20 @@ def _program(name: str, key: tuple) -> Callable[..., Any]:
 
 def _kind(row: tuple) -> tuple:
     t = row[0]
+    shape = t.shape
     # (dynamo specialises a dimension of size 1, and inductor's reductions change form above
     # 4,096 elements: tensors that differ there would not share a program anyway)
-    return (t.device.type, t.dtype, t.dim(), tuple(n == 1 for n in t.shape), t.numel() > 4096,
-            tuple(a is None for a in row),
-            tuple(a for a in row if not isinstance(a, torch.Tensor) and a is not None))
+    return (t.device.type, t.dtype, len(shape), tuple([n == 1 for n in shape]),
+            t.numel() > 4096, tuple([a is None for a in row]),
+            tuple([a for a in row if a is not None and not isinstance(a, torch.Tensor)]))
+
+
+def _unparameter(a: Any) -> Any:
+    """A Parameter's detached alias (dynamo compiles a Parameter with static sizes, and through
+    broadcasting with it every other argument too); anything else as it is."""
+    if type(a) is torch.Tensor or not isinstance(a, torch.Tensor):   # (the common cases, fast)
+        return a
+    return a.detach() if isinstance(a, torch.nn.Parameter) else a
 
 
 def run(name: str, rows: list[tuple]) -> list[Any]:
@@ -103,10 +112,7 @@ def run(name: str, rows: list[tuple]) -> list[Any]:
     fn = _FUNCTIONS[name]
     if torch.compiler.is_compiling() or _FAILED:
         return [fn(*r) for r in rows]
-    # a Parameter would be compiled with static sizes (dynamo's default for parameters), and
-    # through broadcasting with it every other argument too; its detached alias is not
-    rows = [tuple(a.detach() if isinstance(a, torch.nn.Parameter) else a for a in r)
-            for r in rows]
+    rows = [tuple([_unparameter(a) for a in r]) for r in rows]
     kinds: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
         kinds.setdefault(_kind(r), []).append(i)
