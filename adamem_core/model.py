@@ -467,7 +467,18 @@ def bias_correction1(beta1_max: Any, prod_beta: Any) -> Any:
 def precond_scalars(step: Any, beta2: Any, eps: Any, bc1: Any) -> tuple[Any, Any]:
     r"""(s, e) with :math:`P = \sqrt v\cdot s + e`: :math:`s = \mathrm{bc}_1/\sqrt{1-\beta_2^t}`,
     :math:`e = \mathrm{bc}_1\epsilon` (``step`` a number, or a tensor under ``torch.compile``)."""
-    return bc1 / (1.0 - beta2 ** step) ** 0.5, bc1 * eps
+    return precond_scalars_from(bc1, bias_correction2_root(step, beta2), eps)
+
+
+def bias_correction2_root(step: Any, beta2: Any) -> Any:
+    r""":math:`\sqrt{1-\beta_2^t}`, the second moment's bias correction under its root."""
+    return (1.0 - beta2 ** step) ** 0.5
+
+
+def precond_scalars_from(bc1: Any, root: Any, eps: Any) -> tuple[Any, Any]:
+    r""":func:`precond_scalars` from :math:`\mathrm{bc}_1` and :func:`bias_correction2_root`
+    (elementwise: the optimizers form it for all tensors at once)."""
+    return bc1 / root, bc1 * eps
 
 
 def preconditioner(v: Any, step: Any, beta2: Any, eps: Any, bc1: Any) -> Any:

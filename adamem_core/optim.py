@@ -700,13 +700,13 @@ class AMAdamW(_AMBase):
         fused = self._fused_step(red, all(e[7] or "prev_scale" in e[4] for e in entries))
         need_gaps = gap is None or not scope_global   # (per-tensor exact: the split's shares)
         if fused:   # phases 1 and 2 in one compiled pass per tensor
-            gap_v, a_v, c_v, h_v, scal = self._fused_sums(entries, device)
+            gap_v, a_v, c_v, h_v, adv = self._fused_sums(entries, device)
             Ps = []
             if not need_gaps:
                 gap_v = None
         else:
-            gap_v, a_v, c_v, Ps, scal = self._eager_sums(entries, need_gaps, g0["foreach"],
-                                                         device)
+            gap_v, a_v, c_v, Ps, adv = self._eager_sums(entries, need_gaps, g0["foreach"],
+                                                        device)
         lrs = [float(e[0]["lr"]) for e in entries]
         firsts = [e[7] for e in entries]
         bmax = [e[5] for e in entries]
@@ -742,7 +742,7 @@ class AMAdamW(_AMBase):
 
         # 3. the update: d ← d + z(g − d), x ← (1 − ημ)x − η P⁻¹d
         if fused:   # one compiled pass per tensor
-            used = self._fused_update(entries, scal, betas_model, device)
+            used = self._fused_update(entries, adv, betas_model, device)
             beta_used = used[0] if scope_global else torch.stack(used)
             n_v = _per_tensor([float(max(e[3].numel(), 1)) for e in entries], device)
             # (the effective momentum from h = Σ 1/(1+λP) of the sums pass: no extra pass)
@@ -750,7 +750,7 @@ class AMAdamW(_AMBase):
             eff_out = model.effective_momentum_mean(
                 beta_used, ratio.mean() if scope_global else ratio)
         else:
-            used, eff = self._eager_update(entries, Ps, scal, betas_model, device)
+            used, eff = self._eager_update(entries, Ps, adv, betas_model, device)
             if scope_global:
                 beta_used, eff_out = used[0], torch.stack(eff).mean()
             else:
@@ -767,6 +767,31 @@ class AMAdamW(_AMBase):
         bc1 = model.bias_correction1(beta1_max, st["prod_beta1"])
         return model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
 
+    def _advance_all(self, entries: list, device: torch.device) -> tuple[list, Any]:
+        """:meth:`_advance` for every tensor: ``(scal, vecs)``, each tensor's (s, e) and the
+        vectors they are views of, ``vecs`` = (∏β₁, s, e) (None where done one at a time).
+
+        In eager mode with every tensor's state on ``device`` this is a dozen operations on
+        per-tensor vectors instead of about six per tensor (a model with hundreds of tensors
+        would otherwise spend milliseconds a step on 0-dim tensors). The numbers are the same:
+        the operations are elementwise, and :math:`\sqrt{1-\beta_2^t}` is still formed per
+        tensor in Python floats. Under ``torch.compile`` (where the step count stays a tensor)
+        or with state on several devices, one tensor at a time."""
+        sts = [e[4] for e in entries]
+        prods = [st["prod_beta1"] for st in sts]
+        if torch.compiler.is_compiling() or any(p.device != device for p in prods):
+            return [self._advance(e[0], e[4], e[5], e[6]) for e in entries], None
+        steps = [st["step"] for st in sts]
+        torch._foreach_add_(steps, 1)
+        ts = [_step_value(t) for t in steps]   # (the CPU counters themselves: no device read)
+        prod = torch.stack(prods)
+        bc1 = model.bias_correction1(_per_tensor([e[5] for e in entries], device), prod)
+        root = _per_tensor([model.bias_correction2_root(t, e[6]) for t, e in zip(ts, entries)],
+                           device)
+        s, e = model.precond_scalars_from(bc1, root,
+                                          _per_tensor([e[0]["eps"] for e in entries], device))
+        return list(zip(s.unbind(), e.unbind())), (prod, s, e)
+
     @staticmethod
     def _beta_and_lam(group: dict, bm: torch.Tensor, first: bool, beta1_max: float,
                       device: torch.device) -> tuple[torch.Tensor, float]:
@@ -780,17 +805,24 @@ class AMAdamW(_AMBase):
         return beta, lam
 
     @staticmethod
-    def _remember(group: dict, st: dict, beta: torch.Tensor, s: Any, e: Any) -> None:
-        """The state the next step needs: ∏β for the bias correction, and this step's η, μ and
-        P = √v·s + e for the next taylor gap."""
-        st["prod_beta1"] = st["prod_beta1"] * beta
-        st["prev_lr"], st["prev_wd"] = float(group["lr"]), float(group["weight_decay"])
-        st["prev_scale"], st["prev_eps"] = s, e
+    def _remember_all(entries: list, used: list, scal: list, vecs: Any) -> None:
+        """The state the next step needs: ∏β₁ for the bias correction (times the β each tensor
+        used), and this step's η, μ and P = √v·s + e for the next taylor gap (``scal``,
+        ``vecs``: :meth:`_advance_all`'s; ∏β₁ then in one operation for all tensors)."""
+        if vecs is None:
+            prods = [e[4]["prod_beta1"] * beta for e, beta in zip(entries, used)]
+        else:
+            same = all(b is used[0] for b in used)   # (one global β: no stack needed)
+            prods = (vecs[0] * (used[0] if same else torch.stack(used))).unbind()
+        for (group, p, x, g, st, *_), prod, (s, e) in zip(entries, prods, scal):
+            st["prod_beta1"] = prod
+            st["prev_lr"], st["prev_wd"] = float(group["lr"]), float(group["weight_decay"])
+            st["prev_scale"], st["prev_eps"] = s, e
 
     def _eager_sums(self, entries: list, need_gaps: bool, foreach_flag: bool | None,
                     device: torch.device) -> tuple:
         """Phases 1 and 2, eagerly: per-tensor taylor gaps (or None), parts a and c as float64
-        vectors, each tensor's P and (s, e)."""
+        vectors, each tensor's P, and :meth:`_advance_all`'s (each tensor's (s, e), vectors)."""
         # 1. each tensor's taylor gap ⟨g_t, x_{t−1} − x_t⟩ (model.taylor_gap), from the previous
         #    step's η', μ' and preconditioner P' = √v'·s' + e' (v before this step's update)
         gaps, zero = [], None
@@ -824,30 +856,29 @@ class AMAdamW(_AMBase):
             else:
                 for v, g, b in zip(vs, gs, b2):
                     v.mul_(b).addcmul_(g, g, value=1 - b)
-        Ps, scal, a_s, c_s = [], [], [], []
-        for group, p, x, g, st, beta1_max, beta2, first in entries:
+        adv = self._advance_all(entries, device)   # (after the gaps: they use the step before)
+        Ps, a_s, c_s = [], [], []
+        for (group, p, x, g, st, beta1_max, beta2, first), (s, e) in zip(entries, adv[0]):
             v = _real(st["exp_avg_sq"])
             if not foreach:
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            s, e = self._advance(group, st, beta1_max, beta2)
             P = model.precondition(v, s, e)
             Ps.append(P)
-            scal.append((s, e))
             _, a, c = model.adamw_parts(g, _real(st["exp_avg"]), P,
                                         model.first_step_lam(group["lam"], first),
                                         group["weight_decay"], x, with_gap=False)
             a_s.append(a)
             c_s.append(c)
         return (torch.stack(gaps) if gaps else None, torch.stack(a_s).to(torch.float64),
-                torch.stack(c_s).to(torch.float64), Ps, scal)
+                torch.stack(c_s).to(torch.float64), Ps, adv)
 
-    def _eager_update(self, entries: list, Ps: list, scal: list, betas_model: list,
+    def _eager_update(self, entries: list, Ps: list, adv: tuple, betas_model: list,
                       device: torch.device) -> tuple[list, list]:
         """Phase 3, eagerly, and the state the next step needs: the β and the effective
         momentum of each tensor."""
         used, eff = [], []
-        for (group, p, x, g, st, beta1_max, beta2, first), P, (s, e), bm in zip(
-                entries, Ps, scal, betas_model):
+        for (group, p, x, g, st, beta1_max, beta2, first), P, bm in zip(
+                entries, Ps, betas_model):
             beta, lam = self._beta_and_lam(group, bm, first, beta1_max, device)
             lr, wd = float(group["lr"]), float(group["weight_decay"])
             used.append(beta)
@@ -864,45 +895,60 @@ class AMAdamW(_AMBase):
             if wd != 0:
                 x.mul_(1 - lr * wd)
             x.addcdiv_(d, P, value=-lr)
-            self._remember(group, st, beta, s, e)
+        self._remember_all(entries, used, *adv)
         return used, eff
 
     def _fused_sums(self, entries: list, device: torch.device) -> tuple:
         """The fused path's phases 1 and 2 (``model.adamw_step_sums``, one compiled pass per
-        tensor): per-tensor (gap, a, c, h) as float64 vectors and each tensor's (s, e)."""
-        rows, scal = [], []
-        for group, p, x, g, st, beta1_max, beta2, first in entries:
-            s, e = self._advance(group, st, beta1_max, beta2)
-            scal.append((s, e))
+        tensor): per-tensor (gap, a, c, h) as float64 vectors and :meth:`_advance_all`'s."""
+        adv = self._advance_all(entries, device)
+        # (s', e', s, e) per tensor; at a first step d = 0 and the gap is 0 whatever the
+        # previous scalars (none exist): this step's stand in
+        prev = [(s, e) if en[7] else (en[4]["prev_scale"], en[4]["prev_eps"])
+                for en, (s, e) in zip(entries, adv[0])]
+        scales = self._rows_of([p[0] for p in prev], [p[1] for p in prev], adv)
+        rows = []
+        for (group, p, x, g, st, beta1_max, beta2, first), sc in zip(entries, scales):
             lam = model.first_step_lam(group["lam"], first)
-            if first:   # d = 0: the gap is 0 whatever the previous scalars (none exist)
+            if first:
                 hyper = (beta2, 0.0, 0.0, lam, float(group["weight_decay"]))
-                scales = torch.stack([s, e, s, e])
             else:
                 hyper = (beta2, st["prev_lr"], st["prev_wd"], lam, float(group["weight_decay"]))
-                scales = torch.stack([st["prev_scale"], st["prev_eps"], s, e])
             rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
-                         self._packed(hyper, device), scales))
+                         self._packed(hyper, device), sc))
         sums = _fused.run("adamw_sums", rows)
         gap_v, a_v, c_v, h_v = torch.stack(sums).to(torch.float64).unbind(1)
-        return gap_v, a_v, c_v, h_v, scal
+        return gap_v, a_v, c_v, h_v, adv
 
-    def _fused_update(self, entries: list, scal: list, betas_model: list,
+    @staticmethod
+    def _rows_of(*parts: Any) -> list[torch.Tensor]:
+        """Per-tensor rows of small float64 scalars for the fused kernels, ``parts`` = lists of
+        0-dim tensors (one per tensor) followed by :meth:`_advance_all`'s ``(scal, vecs)``,
+        whose s and e end each row: from the vectors, one stack for all rows. (Each row is
+        copied out of the stack: rows that shared one storage would make dynamo check their
+        aliasing on every call, which costs more than the copies.)"""
+        *lists, (scal, vecs) = parts
+        if vecs is None:
+            return [torch.stack([*r, s, e]) for *r, (s, e) in zip(*lists, scal)]
+        table = torch.stack([torch.stack(c) for c in lists] + [vecs[1], vecs[2]], dim=1)
+        return [row.clone() for row in table.unbind()]
+
+    def _fused_update(self, entries: list, adv: tuple, betas_model: list,
                       device: torch.device) -> list[torch.Tensor]:
         """The fused path's phase 3 (``model.adamw_step_update``, one compiled pass per tensor)
         and the state the next step needs; returns the β each tensor used."""
-        used, rows = [], []
-        for (group, p, x, g, st, beta1_max, beta2, first), (s, e), bm in zip(
-                entries, scal, betas_model):
+        used, lams = [], []
+        for (group, p, x, g, st, beta1_max, beta2, first), bm in zip(entries, betas_model):
             beta, lam = self._beta_and_lam(group, bm, first, beta1_max, device)
             used.append(beta)
-            rows.append((g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
-                         self._packed((lam, float(group["lr"]), float(group["weight_decay"]),
-                                       beta2), device), torch.stack([beta, s, e])))
+            lams.append(lam)
+        rows = [(g, _real(st["exp_avg"]), _real(st["exp_avg_sq"]), x,
+                 self._packed((lam, float(group["lr"]), float(group["weight_decay"]), beta2),
+                              device), sc)
+                for (group, p, x, g, st, beta1_max, beta2, first), lam, sc in zip(
+                    entries, lams, self._rows_of(used, adv))]
         _fused.run("adamw_update", rows)
-        for (group, p, x, g, st, beta1_max, beta2, first), (s, e), beta in zip(
-                entries, scal, used):
-            self._remember(group, st, beta, s, e)
+        self._remember_all(entries, used, *adv)
         return used
 
     @staticmethod

@@ -417,6 +417,51 @@ def test_amadamw_beta_scope_tensor_and_global(lam):
         assert float(beta.min()) > 0
 
 
+@pytest.mark.parametrize("path", [dict(foreach=False), dict(foreach=True), dict(fused=True)],
+                         ids=["loop", "foreach", "fused"])
+def test_amadamw_state_advanced_for_all_tensors_at_once_equals_one_at_a_time(path, monkeypatch):
+    """AMAdamW counts steps and forms each tensor's preconditioner scalars (s, e) and ∏β₁ for
+    all tensors at once (``_advance_all``, ``_remember_all``) in eager mode; one tensor at a time
+    under torch.compile. Both must give the same numbers, bit for bit, also where the tensors
+    differ: groups with their own β₁max, β₂ and ε, a group added after three steps (other step
+    counts), per-tensor β, and a schedule through η = 0."""
+    def train(one_at_a_time):
+        if one_at_a_time:
+            monkeypatch.setattr(AMAdamW, "_advance_all", lambda self, entries, device: (
+                [self._advance(e[0], e[4], e[5], e[6]) for e in entries], None))
+        else:
+            monkeypatch.undo()
+        torch.manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(s, dtype=torch.float64)) for s in SHAPES]
+        late = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
+        opt = AMAdamW([{"params": ps[:2], "betas": (0.8, 0.99), "eps": 1e-6},
+                       {"params": ps[2:]}], lr=0.02, beta_scope="tensor", weight_decay=0.01,
+                      **path)
+        stats = []
+        for t in range(7):
+            if t == 3:
+                opt.add_param_group({"params": [late], "betas": (0.85, 0.95)})
+            for group, base in zip(opt.param_groups, (0.02, 0.02, 0.01)):
+                group["lr"] = base * [1.0, 0.0, 0.5][t % 3]     # (a schedule through 0)
+            for p in ps + [late]:
+                p.grad = torch.randn_like(p) + 0.1 * p.detach()
+            opt.step()
+            stats.append({k: v.clone() for k, v in opt.last_stats.items()})
+        state = [{k: v for k, v in opt.state[p].items()} for p in ps + [late]]
+        return [p.detach().clone() for p in ps + [late]], stats, state
+
+    (pa, sa, sta), (pb, sb, stb) = train(False), train(True)
+    for x, y in zip(pa, pb):
+        assert torch.equal(x, y)
+    for x, y in zip(sa, sb):
+        for k in x:
+            assert torch.equal(x[k], y[k]), k
+    for x, y in zip(sta, stb):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert torch.equal(torch.as_tensor(x[k]), torch.as_tensor(y[k])), k
+
+
 @pytest.mark.parametrize("foreach", [False, True])
 def test_amsgd_param_groups_with_different_lr_share_one_beta(foreach):
     """Global β over groups with different η, λ: model.combine's weighted β; each group steps
