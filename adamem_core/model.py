@@ -247,17 +247,20 @@ def sgd_sums(g: Any, d: Any, dim: Dim = None) -> tuple[Any, Any, Any]:
 
 def sgd_sums_each(gs: list, ds: list) -> Any:
     r"""The three inner products of :func:`sgd_sums` for each pair of torch tensors
-    ``(gs[i], ds[i])``, as one float64 tensor of shape ``(3, n)`` (rows ⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩):
-    the optimizers' hot path, the same numbers as :func:`sgd_sums` per tensor (each tensor
-    flattened once, one kernel per product, one stack for all)."""
-    out = []
+    ``(gs[i], ds[i])``, as one contiguous float64 tensor of shape ``(3, n)`` (rows ⟨g,g⟩,
+    ⟨g,d⟩, ⟨d,d⟩): the optimizers' hot path, the same numbers as :func:`sgd_sums` per tensor
+    (each tensor flattened once, one kernel per product, its three one after the other while
+    it is in cache, one stack for all)."""
+    gg, gd, dd = [], [], []
     for g, d in zip(gs, ds):
         acc = acc_dtype(g.dtype)
         g, d = g.reshape(-1), d.reshape(-1)
         if g.dtype != acc:
             g, d = g.to(acc), d.to(acc)
-        out += (torch.dot(g, g), torch.dot(g, d), torch.dot(d, d))
-    return torch.stack(out).view(-1, 3).t().to(torch.float64)
+        gg.append(torch.dot(g, g))
+        gd.append(torch.dot(g, d))
+        dd.append(torch.dot(d, d))
+    return torch.stack(gg + gd + dd).view(3, -1).to(torch.float64)
 
 
 def taylor_gap_sgd(gd: Any, lr: Any) -> Any:

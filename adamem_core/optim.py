@@ -128,28 +128,47 @@ def _loss_tensor(loss: Any, device: torch.device) -> torch.Tensor:
 class _AMBase(Optimizer):
     """Shared plumbing: closures, gathering gradients, the exact loss gap, statistics."""
 
+    _STAT_KEYS = ("beta", "model_beta", "unclipped", "numerator", "denominator", "loss_gap",
+                  "effective_momentum")
+
     @property
     def last_stats(self) -> dict[str, torch.Tensor] | None:
         """The last step's statistics (None before the first step with gradients)."""
-        stats = self.__dict__.get("_stats")
+        stats = self._stats_now()
         return dict(stats) if stats else None
 
     @last_stats.setter
     def last_stats(self, value: dict[str, torch.Tensor] | None) -> None:
         self.__dict__["_stats"] = dict(value or {})
+        self.__dict__["_stats_host"] = None
+
+    def _stats_now(self) -> dict[str, torch.Tensor]:
+        """The statistics dict, with a step's host floats (:meth:`_set_stats`) turned into
+        float64 tensors on first use."""
+        stats = self.__dict__.setdefault("_stats", {})
+        host = self.__dict__.get("_stats_host")
+        if host is not None:
+            self.__dict__["_stats_host"] = None
+            stats.clear()
+            stats.update(zip(self._STAT_KEYS,
+                             torch.tensor(host, dtype=torch.float64).unbind()))
+        return stats
 
     def _set_stats(self, beta: torch.Tensor, terms: Any, effective_momentum: torch.Tensor
                    ) -> None:
         """``last_stats``: the β used, the closed form's terms (``model.BetaTerms``) and the
         effective momentum. Updated in place: under torch.compile a mutation of an existing dict
-        is replayed after the graph, where a new attribute on the optimizer was dropped."""
+        is replayed after the graph, where a new attribute on the optimizer was dropped. A β
+        chosen on the host leaves Python floats, made tensors only when they are read (most
+        training loops never read them: a step saves the conversion)."""
         values = [beta, terms.beta, terms.unclipped, terms.numerator, terms.denominator,
                   terms.gap, effective_momentum]
-        if not isinstance(beta, torch.Tensor):   # β chosen on the host: as float64 tensors
-            values = torch.tensor([float(v) for v in values], dtype=torch.float64).unbind()
+        if not isinstance(beta, torch.Tensor):   # β chosen on the host
+            self.__dict__["_stats_host"] = [float(v) for v in values]
+            return
+        self.__dict__["_stats_host"] = None
         self._stats.clear()
-        self._stats.update(zip(("beta", "model_beta", "unclipped", "numerator", "denominator",
-                                "loss_gap", "effective_momentum"), values))
+        self._stats.update(zip(self._STAT_KEYS, values))
 
     def _closure_loss(self, closure: Callable[[], Any] | None, needed: bool = False) -> Any:
         """The closure's loss (under ``enable_grad``); ``needed`` (the exact gap) makes a
@@ -232,7 +251,7 @@ class _AMBase(Optimizer):
     # pickling / deepcopy keep the last step's statistics (torch's Optimizer drops extra attributes)
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_stats"] = self.__dict__.get("_stats", {})
+        state["_stats"] = self._stats_now()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -444,6 +463,15 @@ class AMSGD(_AMBase):
         exact = g0["loss_gap"] == "exact"
         gap = self._exact_gap(loss, all_p, g0["maximize"], red) if exact else None
 
+        lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
+        lams = [float(gr["lam"]) for gr, ps, *_ in groups for _ in ps]
+        # the taylor gap η'⟨g, d⟩ (model.taylor_gap): with η' = η it is the η-free closed form
+        constant = prev_lrs == lrs and min(lrs) > 0   # (η' = η = 0: nothing moved, gap 0)
+        # one global β from one η and λ (distributed: the general branch below, whose choices
+        # do not depend on what this rank holds), on a CPU chosen from host floats
+        one_beta = scope_global and red is None and len(set(lrs)) == 1 and len(set(lams)) == 1
+        host = one_beta and not fused and _host_scalars(device)
+
         # the three inner products per tensor (one kernel each, accumulated in ≥ float32; fused:
         # one compiled pass per tensor)
         if fused:
@@ -451,23 +479,17 @@ class AMSGD(_AMBase):
                 (g, d, x if gr["weight_decay"] else None,
                  self._packed((gr["weight_decay"], float(gr["lr"])), device))
                 for gr, ps, xs, gs, ds in groups for x, g, d in zip(xs, gs, ds)])
-            gg, gd, dd = torch.stack(sums).to(torch.float64).unbind(1)
+            rows = torch.stack(sums, dim=1).to(torch.float64)
         else:
-            gg, gd, dd = model.sgd_sums_each(all_g, all_d)
+            rows = model.sgd_sums_each(all_g, all_d)   # (3, n): ⟨g,g⟩, ⟨g,d⟩, ⟨d,d⟩
         if red is not None and not scope_global:   # each tensor's sums over all its shards
-            gg, gd, dd = red.tensor_sums(torch.stack([gg, gd, dd]), all_p)
-        lrs = [float(gr["lr"]) for gr, ps, *_ in groups for _ in ps]
-        lams = [float(gr["lam"]) for gr, ps, *_ in groups for _ in ps]
-        # the taylor gap η'⟨g, d⟩ (model.taylor_gap): with η' = η it is the η-free closed form
-        constant = prev_lrs == lrs and min(lrs) > 0   # (η' = η = 0: nothing moved, gap 0)
+            rows = red.tensor_sums(rows, all_p)
         if scope_global:
-            # (distributed: the general branch, whose choices do not depend on what this rank
-            # holds)
-            if red is None and len(set(lrs)) == 1 and len(set(lams)) == 1:
-                rows = [gg, gd, dd] if constant or exact else [gg, gd, dd,
-                                                               gd * _per_tensor(prev_lrs, device)]
-                s = self._global_sums(torch.stack(rows), red, all_p)
-                if not fused and _host_scalars(device):
+            if one_beta:
+                if not (constant or exact):   # (the taylor gap's row, η'ᵢ⟨gᵢ, dᵢ⟩)
+                    rows = torch.cat([rows, (rows[1] * _per_tensor(prev_lrs, device))[None]])
+                s = self._global_sums(rows, red, all_p)
+                if host:
                     s = s.tolist()
                     if gap is not None:
                         gap = gap.item()
@@ -476,6 +498,7 @@ class AMSGD(_AMBase):
                 terms = model.beta_sgd(s[0], s[1], s[2], lrs[0], lams[0], g0["beta_max"], gap)
             else:   # groups with different η or λ: weighted combination of their parts
                 # (distributed: ω_ref from the param groups, the same on every rank)
+                gg, gd, dd = rows
                 n_ref = len(self.param_groups) if red is not None else 0
                 ref = self.param_groups if red is not None else []
                 w_ref, ws = model.sum_weights(
@@ -490,6 +513,7 @@ class AMSGD(_AMBase):
                 terms = model.beta_from_sums(s[0] if gap is None else gap, s[1], s[2], w_ref,
                                              g0["beta_max"])
         else:
+            gg, gd, dd = rows
             lr_v = _per_tensor(lrs, device)
             lam_v = _per_tensor(lams, device)
             bmax_v = _per_tensor([float(gr["beta_max"]) for gr, ps, *_ in groups for _ in ps],
