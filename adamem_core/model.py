@@ -668,9 +668,8 @@ def adamw_step_sums(g: Any, d: Any, v: Any, x: Any, hyper: Any, scales: Any) -> 
     (s', e', s, e). Returns the stacked (gap, a, c, h). A tensor at its first step (d = 0)
     passes λ = 0 and any finite s', e': its gap is then 0.
 
-    (Writing v here would cost the kernel two extra passes over memory: a reduction's compiled
-    loop cannot store into a tensor it also reads, so inductor stores v_+ into a buffer and
-    copies it back in a second loop.)"""
+    (Writing v here cost the kernel two extra passes over memory: inductor, torch 2.13, stored
+    v_+ into a buffer inside the reduction loop and copied it into v in a second loop.)"""
     beta2, lr_prev, wd_prev, lam, wd = _scalars_like(v, hyper)
     s_prev, e_prev, s, e = _scalars_like(v, scales)
     gap = taylor_gap(g, d, lr_prev, precondition(v, s_prev, e_prev), wd_prev, x)
