@@ -792,7 +792,7 @@ class AMAdamW(_AMBase):
         return model.precond_scalars(_step_value(st["step"]), beta2, group["eps"], bc1)
 
     def _advance_all(self, entries: list, device: torch.device) -> tuple[list, Any]:
-        """:meth:`_advance` for every tensor: ``(scal, vecs)``, each tensor's (s, e) and the
+        r""":meth:`_advance` for every tensor: ``(scal, vecs)``, each tensor's (s, e) and the
         vectors they are views of, ``vecs`` = (∏β₁, s, e) (None where done one at a time).
 
         In eager mode with every tensor's state on ``device`` this is a dozen operations on
